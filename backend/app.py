@@ -1,0 +1,139 @@
+"""The app factory: generated routers + hand-written handlers, session, auth and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from backend.auth import TokenVerifier, resolve_hs_secret
+from backend.contract import install_contract_routes, load_contract
+from backend.db import create_engine, create_sessionmaker
+from backend.handlers.health import HealthHandlers, health_handlers
+from backend.handlers.tasks import TaskHandlers, task_handlers
+from backend.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from backend.problems import install_exception_handlers
+from backend.repository import delete_expired_keys
+from backend.settings import Settings
+from generated.handlers import HANDLER_INTERFACES, OPERATIONS
+from generated.routes import build_router
+
+logger = logging.getLogger("todo_api")
+
+# tag -> (per-request dependency that builds the handlers, the class implementing the interface)
+IMPLEMENTATIONS: dict[str, tuple[Callable[..., Any], type]] = {
+    "tasks": (task_handlers, TaskHandlers),
+    "health": (health_handlers, HealthHandlers),
+}
+KEY_CLEANUP_INTERVAL_SECONDS = 3600.0
+CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "API-Version", "X-Request-ID", "Retry-After"]
+
+
+class MissingHandlerError(RuntimeError):
+    """The contract declares an operation that backend/ does not implement (correctly)."""
+
+
+def _keyword_names(function: Callable[..., Any]) -> list[str]:
+    return [p.name for p in inspect.signature(function).parameters.values() if p.name != "self"]
+
+
+def check_implementations(
+    implementations: dict[str, tuple[Callable[..., Any], type]] = IMPLEMENTATIONS,
+) -> None:
+    """Fail at start-up, naming each operationId whose handler is missing or has a wrong signature."""
+    problems = [
+        f"tag '{tag}': no handler dependency registered in backend.app.IMPLEMENTATIONS "
+        f"(implement generated.handlers.{interface.__name__})"
+        for tag, interface in HANDLER_INTERFACES.items()
+        if tag not in implementations
+    ]
+    for operation_id, (tag, method) in OPERATIONS.items():
+        if tag not in implementations:
+            continue
+        implementation = implementations[tag][1]
+        expected = getattr(HANDLER_INTERFACES[tag], method)
+        where = f"{implementation.__module__}.{implementation.__qualname__}"
+        actual = getattr(implementation, method, None)
+        if actual is None or not inspect.iscoroutinefunction(actual):
+            problems.append(
+                f"operationId '{operation_id}': {where} has no async method '{method}' "
+                f"(expected: async def {method}{inspect.signature(expected)})"
+            )
+        elif sorted(_keyword_names(actual)) != sorted(_keyword_names(expected)):
+            problems.append(
+                f"operationId '{operation_id}': {where}.{method} takes {_keyword_names(actual)}, "
+                f"the contract gives {_keyword_names(expected)}"
+            )
+    if problems:
+        raise MissingHandlerError("the contract is not fully implemented:\n  " + "\n  ".join(problems))
+
+
+async def _clean_expired_keys(app: FastAPI) -> None:
+    while True:
+        await asyncio.sleep(KEY_CLEANUP_INTERVAL_SECONDS)
+        try:
+            async with app.state.sessionmaker() as session, session.begin():
+                removed = await delete_expired_keys(session)
+            if removed:
+                logger.info("expired idempotency keys removed", extra={"count": removed})
+        except Exception:  # a failed sweep is retried next interval; never kill the loop
+            logger.warning("idempotency key cleanup failed", exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    secret, _ = resolve_hs_secret(settings)
+    verifier = TokenVerifier(settings, secret)
+    app.state.token_verifier = verifier
+    cleanup = asyncio.create_task(_clean_expired_keys(app))
+    try:
+        yield
+    finally:
+        cleanup.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleanup
+        await verifier.aclose()
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app; `todo-api serve` calls this once per worker process."""
+    settings = settings or Settings()
+    check_implementations()
+    contract = load_contract()
+    app = FastAPI(
+        title=contract.title,
+        version=contract.version,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(build_router(**{tag: dependency for tag, (dependency, _) in IMPLEMENTATIONS.items()}))
+    install_exception_handlers(app)
+    install_contract_routes(app, contract)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_ALLOWED_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware, api_version=contract.version)
+    return app

@@ -1,0 +1,189 @@
+"""Verify a bearer JWT and return its subject (the user id).
+
+The key is chosen by us, never by the token: HS* only with the configured secret, asymmetric
+algorithms only with a JWKS key whose type and curve fit them. Header parameters that point
+elsewhere (`jku`, `x5u`, `jwk`) are ignored. Every failure is an `Unauthorized` whose detail
+names the problem without repeating attacker-supplied text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any, Final
+
+import jwt
+from jwt.algorithms import HMACAlgorithm
+
+from backend.errors import Unauthorized
+from backend.settings import Settings
+
+from .jwks import JwksCache, PublicKey
+from .policy import (
+    ASYMMETRIC_ALGORITHMS,
+    HS_ALGORITHMS,
+    HS_MIN_KEY_BYTES,
+    KNOWN_ALGORITHMS,
+    MAX_TOKEN_BYTES,
+    hs_algorithms_for,
+    is_valid_subject,
+)
+
+_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
+_SEGMENT_NAMES: Final = ("header", "payload", "signature")
+_NUMERIC_CLAIMS: Final = ("exp", "nbf", "iat")
+
+
+class TokenVerifier:
+    """Verifies tokens from Better Auth (JWKS) and/or signed with the shared secret."""
+
+    def __init__(
+        self, settings: Settings, hs_secret: bytes | None, *, jwks: JwksCache | None = None
+    ) -> None:
+        self._jwks = jwks if jwks is not None else JwksCache.from_settings(settings)
+        self._hs_secret: bytes | None = None
+        self._hs_algorithms: tuple[str, ...] = ()
+        if hs_secret is not None:
+            if len(hs_secret) < HS_MIN_KEY_BYTES["HS256"]:
+                raise ValueError(
+                    f"the HS secret must be at least {HS_MIN_KEY_BYTES['HS256']} bytes "
+                    "(RFC 7518 section 3.2)"
+                )
+            # Fails now, not per request, if the "secret" is a PEM/DER/JWK public key.
+            try:
+                self._hs_secret = HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(hs_secret)
+            except jwt.InvalidKeyError as exc:
+                raise ValueError(f"the HS secret is not usable: {exc}") from None
+            self._hs_algorithms = tuple(sorted(hs_algorithms_for(hs_secret)))
+        if self._hs_secret is None and self._jwks is None:
+            raise ValueError("no token key configured: need an HS secret or a JWKS URL")
+        self._issuer = settings.expected_issuer
+        self._audience = settings.expected_audience
+        self._leeway = settings.jwt_leeway_seconds
+        self._jwt = jwt.PyJWT(
+            options={
+                "require": ["exp", "sub"],
+                "verify_aud": self._audience is not None,
+                # Short keys are refused up front; never let PyJWT merely warn per request.
+                "enforce_minimum_key_length": True,
+            }
+        )
+
+    @property
+    def hs_algorithms(self) -> tuple[str, ...]:
+        """HS* algorithms accepted with the configured secret (those it is long enough for)."""
+        return self._hs_algorithms
+
+    async def verify(self, token: str) -> str:
+        """Return the token's `sub` if the token is valid; raise Unauthorized otherwise."""
+        # Size first, so an oversized token costs neither parsing nor a JWKS fetch.
+        if len(token) > MAX_TOKEN_BYTES:
+            raise Unauthorized(f"token is larger than {MAX_TOKEN_BYTES} bytes")
+        if not token.isascii():
+            raise Unauthorized("token contains non-ASCII characters")
+        header = _read_header(token)
+        key, algorithms = await self._select_key(header)
+        try:
+            claims = self._jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(_describe(exc)) from exc
+        return _subject(claims)
+
+    async def aclose(self) -> None:
+        """Release the JWKS HTTP client."""
+        if self._jwks is not None:
+            await self._jwks.aclose()
+
+    async def _select_key(
+        self, header: dict[str, Any]
+    ) -> tuple[bytes | PublicKey, tuple[str, ...]]:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or not alg:
+            raise Unauthorized("token header has no algorithm (alg)")
+        if alg.lower() == "none":
+            raise Unauthorized("token algorithm 'none' is not allowed")
+        if alg in HS_ALGORITHMS:
+            if self._hs_secret is None or alg not in self._hs_algorithms:
+                raise Unauthorized(f"token algorithm '{alg}' is not allowed")
+            return self._hs_secret, self._hs_algorithms
+        if alg in ASYMMETRIC_ALGORITHMS:
+            if self._jwks is None:
+                raise Unauthorized(f"token algorithm '{alg}' is not allowed")
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise Unauthorized("token header has no key id (kid)")
+            entry = await self._jwks.get_key(kid)
+            if alg not in entry.algorithms:
+                raise Unauthorized(f"token algorithm '{alg}' does not match its key")
+            return entry.key, tuple(sorted(entry.algorithms))
+        if alg in KNOWN_ALGORITHMS:
+            raise Unauthorized(f"token algorithm '{alg}' is not allowed")
+        raise Unauthorized("token algorithm is not supported")
+
+
+def _read_header(token: str) -> dict[str, Any]:
+    """Check the compact form and decode the (still untrusted) JOSE header."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise Unauthorized("token must have three dot-separated segments")
+    for name, segment in zip(_SEGMENT_NAMES, segments, strict=True):
+        if _SEGMENT_RE.fullmatch(segment) is None or len(segment) % 4 == 1:
+            raise Unauthorized(f"token {name} is not valid base64url")
+    try:
+        raw = base64.urlsafe_b64decode(segments[0] + "=" * (-len(segments[0]) % 4))
+        header = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError):
+        raise Unauthorized("token header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise Unauthorized("token header is not a JSON object")
+    return header
+
+
+def _subject(claims: dict[str, Any]) -> str:
+    for name in _NUMERIC_CLAIMS:
+        value = claims.get(name)
+        # PyJWT accepts numeric strings; RFC 7519 NumericDate is a JSON number.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise Unauthorized(f"token claim '{name}' is not a number")
+    subject = claims.get("sub")
+    if not is_valid_subject(subject):
+        raise Unauthorized("token subject (sub) is not a valid user id")
+    return subject
+
+
+def _describe(exc: jwt.PyJWTError) -> str:
+    """A client-safe detail for a PyJWT error (its own messages may quote token content)."""
+    match exc:
+        case jwt.ExpiredSignatureError():
+            return "token has expired"
+        case jwt.ImmatureSignatureError():
+            return "token is not valid yet (nbf or iat is in the future)"
+        case jwt.InvalidSignatureError():
+            return "token signature is invalid"
+        case jwt.MissingRequiredClaimError():
+            return f"token is missing the '{exc.claim}' claim"
+        case jwt.InvalidIssuerError():
+            return "token issuer (iss) is not accepted"
+        case jwt.InvalidAudienceError():
+            return "token audience (aud) is not accepted"
+        case jwt.InvalidIssuedAtError():
+            return "token claim 'iat' is not a number"
+        case jwt.exceptions.InvalidSubjectError():
+            return "token subject (sub) is not a valid user id"
+        case jwt.InvalidAlgorithmError():
+            return "token algorithm is not allowed"
+        case jwt.InvalidKeyError():
+            return "token key is not usable"
+        case jwt.DecodeError():
+            return "token is malformed"
+        case _:
+            return "token is invalid"

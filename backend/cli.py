@@ -1,0 +1,124 @@
+"""`todo-api`: serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from backend.settings import Settings
+
+BANNER = "=" * 78
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        sys.exit(f"todo-api: invalid configuration:\n{exc}")
+
+
+def _announce_dev_secret(settings: Settings) -> None:
+    from backend.auth import resolve_hs_secret
+
+    _, generated = resolve_hs_secret(settings)
+    if generated is None:
+        return
+    print(
+        f"{BANNER}\n"
+        "WARNING: no authentication is configured (BETTER_AUTH_SECRET, BETTER_AUTH_URL or\n"
+        "JWT_JWKS_URL). For local development only, tokens are signed with a generated secret\n"
+        f"kept in {generated}.\n"
+        "Get a token with:   todo-api token USER_ID\n"
+        "then send it as:    Authorization: Bearer <token>\n"
+        "This mode is refused when TODO_ENV=production.\n"
+        f"{BANNER}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.logs import configure_logging
+    from backend.migrate import is_at_head, upgrade_to_head
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if settings.is_sqlite:
+        upgrade_to_head(settings.database_url)
+    elif not is_at_head(settings.database_url):
+        print("todo-api: the database schema is not at the latest migration; run `todo-api migrate`",
+              file=sys.stderr)
+        return 1
+    _announce_dev_secret(settings)
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        server_header=False,
+    )
+    return 0
+
+
+def migrate(_: argparse.Namespace) -> int:
+    from backend.migrate import upgrade_to_head
+
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    print("database is at the latest migration")
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    from backend.auth import mint_token, resolve_hs_secret
+
+    settings = _settings()
+    secret, _ = resolve_hs_secret(settings)
+    if secret is None:
+        print("todo-api: tokens can only be minted with a shared secret (BETTER_AUTH_SECRET); "
+              "this server verifies JWKS-signed tokens from Better Auth", file=sys.stderr)
+        return 1
+    print(mint_token(secret, args.user_id, ttl_seconds=args.ttl,
+                     issuer=settings.expected_issuer, audience=settings.expected_audience))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="todo-api", description="Multi-user Todo REST API")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("serve", help="run the API (SQLite file by default, migrated on start)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    run.add_argument("--graceful-timeout", type=int, default=15,
+                     help="seconds to finish in-flight requests after SIGTERM")
+    run.set_defaults(handler=serve)
+
+    up = commands.add_parser("migrate", help="upgrade DATABASE_URL to the latest schema")
+    up.set_defaults(handler=migrate)
+
+    mint = commands.add_parser("token", help="mint a development HS256 token with the configured secret")
+    mint.add_argument("user_id")
+    mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    mint.set_defaults(handler=token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Async engine, per-request session (one unit of work) and database-fault mapping."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from backend.settings import Settings
+
+ASYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                 "sqlite": "sqlite+aiosqlite"}
+SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                "sqlite": "sqlite"}
+
+
+def _with_driver(raw_url: str, drivers: dict[str, str]) -> URL:
+    url = make_url(raw_url)
+    backend = url.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported DATABASE_URL scheme {url.drivername!r}: use postgresql:// or sqlite://")
+    return url.set(drivername=drivers[backend])
+
+
+def async_url(raw_url: str) -> URL:
+    """`postgresql://...` (as Neon gives it) or `sqlite:///file` -> the async driver's URL."""
+    return _with_driver(raw_url, ASYNC_DRIVERS)
+
+
+def sync_url(raw_url: str) -> URL:
+    """The same database through a synchronous driver, for Alembic."""
+    return _with_driver(raw_url, SYNC_DRIVERS)
+
+
+def _sqlite_lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def install_sqlite_hooks(sync_engine: sa.Engine) -> None:
+    """WAL, a busy timeout, Unicode-aware lower(), and BEGIN IMMEDIATE for every transaction.
+
+    BEGIN IMMEDIATE takes the write lock up front, so two concurrent writers queue on the busy
+    timeout instead of failing with SQLITE_BUSY when a read transaction upgrades to a write.
+    """
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def install_postgres_hooks(sync_engine: sa.Engine, settings: Settings) -> None:
+    """Per-connection statement timeout (SET, not a startup option, so poolers accept it)."""
+    timeout_ms = settings.db_statement_timeout_ms
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {int(timeout_ms)}")
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """One engine per process, with a pool sized from configuration."""
+    url = async_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            connect_args={"timeout": settings.db_pool_timeout_seconds},
+        )
+        install_sqlite_hooks(engine.sync_engine)
+        return engine
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
+            "prepare_threshold": settings.db_prepare_threshold,
+        },
+    )
+    install_postgres_hooks(engine.sync_engine, settings)
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commit on success, roll back on any exception.
+
+    Used with scope="function", so the commit happens before the response is sent and a
+    failed commit becomes an error response instead of a lost write.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "the database cannot answer now" (503), not a bug (500)."""
+    if isinstance(exc, sa.exc.TimeoutError):  # pool exhausted
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            return True
+        if isinstance(orig, sqlite3.OperationalError):
+            return True
+        sqlstate = getattr(orig, "sqlstate", None) or ""
+        # 08: connection exception, 53: insufficient resources, 57: operator intervention
+        # (admin shutdown, statement timeout = 57014), 40001/40P01: serialization/deadlock.
+        return sqlstate[:2] in {"08", "53", "57"} or sqlstate in {"40001", "40P01"}
+    return isinstance(exc, (ConnectionError, OSError, TimeoutError))

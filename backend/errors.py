@@ -1,0 +1,179 @@
+"""Domain errors and their one rendering: RFC 9457 `application/problem+json`.
+
+Every error the API returns goes through `problem_response`, so the body always matches the
+contract's `Problem` schema (type, title, status, detail, instance, request_id, errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+from starlette.responses import Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://todo-api.dev/problems/"
+
+
+class DomainError(Exception):
+    """An error with a fixed HTTP meaning; subclasses set status, type and title."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.errors = list(errors) if errors is not None else None
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class BadRequest(DomainError):
+    status = 400
+    slug = "bad-request"
+    title = "Bad Request"
+
+
+class Unauthorized(DomainError):
+    """Missing or invalid credentials; always carries a Bearer challenge (RFC 6750)."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        description = detail.replace("\\", "").replace('"', "'")
+        super().__init__(
+            detail,
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer realm="todo-api", error="invalid_token", '
+                    f'error_description="{description}"'
+                )
+            },
+        )
+
+
+class Forbidden(DomainError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    slug = "not-found"
+    title = "Not Found"
+
+
+class MethodNotAllowed(DomainError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method Not Allowed"
+
+
+class Conflict(DomainError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition Failed"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload Too Large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported Media Type"
+
+
+class ValidationFailed(DomainError):
+    """Input that parsed but broke a rule; `errors` says which field and why."""
+
+    status = 422
+    slug = "validation-error"
+    title = "Validation Error"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency Key Reused"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (database, JWKS endpoint) is down; the client may retry later."""
+
+    status = 503
+    slug = "service-unavailable"
+    title = "Service Unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class InternalError(DomainError):
+    status = 500
+    slug = "internal-error"
+    title = "Internal Server Error"
+
+
+def problem_body(
+    *,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+) -> bytes:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    if request_id is not None:
+        body["request_id"] = request_id
+    if errors is not None:
+        body["errors"] = list(errors)
+    return orjson.dumps(body)
+
+
+def problem_response(
+    error: DomainError, *, instance: str | None = None, request_id: str | None = None
+) -> Response:
+    """Render a domain error as the contract's Problem document."""
+    return Response(
+        content=problem_body(
+            status=error.status,
+            type_=error.type,
+            title=error.title,
+            detail=error.detail,
+            instance=instance,
+            request_id=request_id,
+            errors=error.errors,
+        ),
+        status_code=error.status,
+        headers=error.headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )

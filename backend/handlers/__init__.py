@@ -1,0 +1,1 @@
+"""Hand-written implementations of the handler interfaces in generated/handlers.py."""

@@ -1,0 +1,162 @@
+"""Implements generated.handlers.TasksHandlers: thin handlers over TaskRepository."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import orjson
+from fastapi import Path, Request, Response
+from pydantic import AwareDatetime
+
+from backend.auth import CurrentUserId
+from backend.db import SessionDep
+from backend.errors import Forbidden, IdempotencyKeyReused, ServiceUnavailable
+from backend.mapping import column_values, to_api, to_utc_filter
+from backend.pagination import link_header, list_etag
+from backend.preconditions import if_match_condition, none_match
+from backend.repository import TaskQuery, TaskRepository, etag_of
+from backend.responses import NotModified
+from backend.settings import Settings
+from backend.tables import PRIORITY_RANK
+from generated.models import (
+    Priority,
+    SortField,
+    SortOrder,
+    StatusFilter,
+    Task,
+    TaskCompletion,
+    TaskCreate,
+    TaskReplace,
+    TaskUpdate,
+)
+
+# Direction when `order` is omitted: newest / most important first, A-Z and soonest first.
+DEFAULT_DESCENDING = {"created_at": True, "updated_at": True, "priority": True, "title": False, "due_at": False}
+COMPLETED_FILTER = {"all": None, "pending": False, "completed": True}
+
+
+class TaskHandlers:
+    """The `tasks` operations for one authenticated owner (the path user_id already checked)."""
+
+    def __init__(self, repository: TaskRepository, request: Request, response: Response, settings: Settings) -> None:
+        self._repository = repository
+        self._request = request
+        self._response = response
+        self._settings = settings
+
+    async def list_tasks(
+        self,
+        *,
+        user_id: str,
+        status: StatusFilter,
+        priority: Priority | None,
+        tag: list[str] | None,
+        q: str | None,
+        due_before: AwareDatetime | None,
+        due_after: AwareDatetime | None,
+        sort: SortField,
+        order: SortOrder | None,
+        skip: int,
+        limit: int,
+        if_none_match: str | None,
+    ) -> list[Task]:
+        query = TaskQuery(
+            completed=COMPLETED_FILTER[status.value],
+            priority=None if priority is None else PRIORITY_RANK[priority.value],
+            tags=tuple(tag or ()),
+            text=q,
+            due_before=to_utc_filter(due_before, "due_before"),
+            due_after=to_utc_filter(due_after, "due_after"),
+            sort=sort.value,
+            descending=DEFAULT_DESCENDING[sort.value] if order is None else order is SortOrder.desc,
+            skip=skip,
+            limit=limit,
+        )
+        page = await self._repository.list(query)
+        etag = list_etag(page, str(self._request.url.query))
+        if none_match(if_none_match, etag):
+            raise NotModified(etag)
+        headers = self._response.headers
+        headers["X-Total-Count"] = str(page.total)
+        headers["ETag"] = etag
+        link = link_header(self._request.url.path, self._request.query_params.multi_items(), skip, limit, page.total)
+        if link:
+            headers["Link"] = link
+        return [to_api(row) for row in page.rows]
+
+    async def create_task(self, *, user_id: str, body: TaskCreate, idempotency_key: str | None) -> Task:
+        values = column_values(body, only_sent=False)
+        if idempotency_key is not None:
+            request_hash = hashlib.sha256(
+                orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+            ).hexdigest()
+            stored = await self._repository.claim_key(
+                idempotency_key, request_hash, self._settings.idempotency_ttl_hours
+            )
+            if stored is not None:
+                if stored.request_hash != request_hash:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was already used with a different request body"
+                    )
+                if stored.response_body is None:  # pragma: no cover - claims commit with their task
+                    raise ServiceUnavailable("a request with this Idempotency-Key is in progress", retry_after=1)
+                task = Task.model_validate_json(stored.response_body)
+                self._created_headers(task.id, f'"{task.id}.1"')
+                return task
+        row = await self._repository.create(values)
+        task = to_api(row)
+        if idempotency_key is not None:
+            await self._repository.record_key_response(idempotency_key, task.id, task.model_dump_json())
+        self._created_headers(task.id, etag_of(row))
+        return task
+
+    def _created_headers(self, task_id: int, etag: str) -> None:
+        self._response.headers["Location"] = f"{self._request.url.path.rstrip('/')}/{task_id}"
+        self._response.headers["ETag"] = etag
+
+    async def get_task(self, *, user_id: str, task_id: int, if_none_match: str | None) -> Task:
+        row = await self._repository.get(task_id)
+        etag = etag_of(row)
+        if none_match(if_none_match, etag):
+            raise NotModified(etag)
+        self._response.headers["ETag"] = etag
+        return to_api(row)
+
+    async def replace_task(self, *, user_id: str, task_id: int, body: TaskReplace, if_match: str | None) -> Task:
+        return await self._update(task_id, body, if_match)
+
+    async def update_task(self, *, user_id: str, task_id: int, body: TaskUpdate, if_match: str | None) -> Task:
+        return await self._update(task_id, body, if_match)
+
+    async def _update(self, task_id: int, body: TaskReplace | TaskUpdate, if_match: str | None) -> Task:
+        changes = column_values(body, only_sent=True)
+        row = await self._repository.update(task_id, changes, if_match_condition(if_match, task_id))
+        self._response.headers["ETag"] = etag_of(row)
+        return to_api(row)
+
+    async def complete_task(
+        self, *, user_id: str, task_id: int, if_match: str | None, body: TaskCompletion | None
+    ) -> Task:
+        completed = None if body is None else body.completed
+        row = await self._repository.set_completed(task_id, completed, if_match_condition(if_match, task_id))
+        self._response.headers["ETag"] = etag_of(row)
+        return to_api(row)
+
+    async def delete_task(self, *, user_id: str, task_id: int, if_match: str | None) -> None:
+        await self._repository.delete(task_id, if_match_condition(if_match, task_id))
+
+
+async def task_handlers(
+    current_user: CurrentUserId,
+    session: SessionDep,
+    user_id: Annotated[str, Path()],
+    request: Request,
+    response: Response,
+) -> TaskHandlers:
+    """Resolve the handlers for this request: the one place the path's user_id is checked."""
+    if user_id != current_user:
+        raise Forbidden("the user_id in the path is not the authenticated user")
+    request.state.user_id = current_user  # for the access log only
+    repository = TaskRepository(session, current_user)
+    return TaskHandlers(repository, request, response, request.app.state.settings)

@@ -1,0 +1,102 @@
+"""The one place where API schemas (generated/) and table rows (backend/tables.py) meet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from backend.errors import ValidationFailed
+from backend.tables import PRIORITY_NAME, PRIORITY_RANK
+from backend.tables import Task as TaskRow
+from generated.models import Priority, Tag, Task
+
+# Fields the contract allows to be null; any other field sent as null is a validation error.
+NULLABLE_FIELDS = frozenset({"description", "due_at"})
+
+
+def to_api(row: TaskRow) -> Task:
+    """Build the response model without re-validating what the database constraints guarantee."""
+    assert row.id is not None
+    return Task.model_construct(
+        id=row.id,
+        user_id=row.user_id,
+        title=row.title,
+        description=row.description,
+        completed=row.completed,
+        priority=Priority(PRIORITY_NAME[row.priority]),
+        due_at=row.due_at,
+        tags=[Tag.model_construct(root=tag) for tag in row.tags],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _utc(value: datetime, field: str) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            f"body.{field}: the date-time is out of range once converted to UTC",
+            errors=[{"location": "body", "field": field, "type": "datetime_out_of_range",
+                     "message": "the date-time is out of range once converted to UTC"}],
+        ) from None
+
+
+def _check_tags(tags: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for index, tag in enumerate(tags):
+        if tag in seen:
+            raise ValidationFailed(
+                f"body.tags.{index}: duplicate tag {tag!r}; tags must be distinct",
+                errors=[{"location": "body", "field": f"tags.{index}", "type": "duplicate_tag",
+                         "message": "tags must be distinct"}],
+            )
+        seen.add(tag)
+    return tags
+
+
+def column_values(body: BaseModel, *, only_sent: bool) -> dict[str, Any]:
+    """Column values from a create/replace/update body.
+
+    With `only_sent`, fields the client left out are omitted (PUT and PATCH keep them), and an
+    explicit null is accepted only where the contract marks the field nullable.
+    """
+    sent: Mapping[str, Any] = {name: getattr(body, name) for name in body.model_fields_set} if only_sent \
+        else {name: getattr(body, name) for name in type(body).model_fields}
+    values: dict[str, Any] = {}
+    for name, value in sent.items():
+        if value is None and name not in NULLABLE_FIELDS:
+            raise ValidationFailed(
+                f"body.{name}: may not be null",
+                errors=[{"location": "body", "field": name, "type": "null_not_allowed",
+                         "message": "may not be null"}],
+            )
+        if name == "title":
+            values["title"] = value
+            values["title_key"] = value.lower()
+        elif name == "priority":
+            values["priority"] = PRIORITY_RANK[str(value)]
+        elif name == "tags":
+            values["tags"] = _check_tags([tag.root for tag in value])
+        elif name == "due_at":
+            values["due_at"] = None if value is None else _utc(value, name)
+        else:
+            values[name] = value
+    return values
+
+
+def to_utc_filter(value: datetime | None, parameter: str) -> datetime | None:
+    """A date-time query parameter in UTC, or a 422 naming the parameter if it cannot be."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            f"query.{parameter}: the date-time is out of range once converted to UTC",
+            errors=[{"location": "query", "field": parameter, "type": "datetime_out_of_range",
+                     "message": "the date-time is out of range once converted to UTC"}],
+        ) from None

@@ -1,0 +1,139 @@
+"""Pure ASGI middleware: request ids, version header, access log, and body limits.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps the hot path cheap and streams untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.errors import PayloadTooLarge, UnsupportedMediaType, problem_body, DomainError, PROBLEM_MEDIA_TYPE
+
+access_log = logging.getLogger("todo_api.access")
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class RequestContextMiddleware:
+    """Adds X-Request-ID and API-Version to every response and writes one access-log line."""
+
+    def __init__(self, app: ASGIApp, *, api_version: str) -> None:
+        self.app = app
+        self.api_version = api_version.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming is not None and _REQUEST_ID.match(incoming) else uuid.uuid4().hex.encode()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id.decode()
+        status = 500
+        extra = [(b"api-version", self.api_version), (b"x-request-id", request_id)]
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                route = scope.get("route")
+                access_log.info(
+                    "request",
+                    extra={
+                        "request_id": state["request_id"],
+                        "method": scope["method"],
+                        "path": getattr(route, "path", None) or "<unmatched>",
+                        "status": status,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "user_id": state.get("user_id"),
+                    },
+                )
+
+
+class BodyGuardMiddleware:
+    """413 for bodies over the limit (before reading them in full), 415 for non-JSON bodies."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _send_problem(scope, send, self._too_large())
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _send_problem(scope, send, self._too_large())
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body:
+            content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+            media_type = content_type.split(";", 1)[0].strip().lower()
+            if media_type != "application/json":
+                shown = media_type or "no Content-Type"
+                await _send_problem(
+                    scope, send, UnsupportedMediaType(f"the request body must be application/json, not {shown}")
+                )
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"the request body is larger than {self.max_body_bytes} bytes")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def _send_problem(scope: Scope, send: Send, error: DomainError) -> None:
+    state: dict[str, Any] = scope.get("state", {})
+    body = problem_body(
+        status=error.status, type_=error.type, title=error.title, detail=error.detail,
+        instance=scope.get("path"), request_id=state.get("request_id"),
+    )
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    headers += [(key.lower().encode(), value.encode()) for key, value in error.headers.items()]
+    if isinstance(error, PayloadTooLarge):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

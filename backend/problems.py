@@ -1,0 +1,137 @@
+"""Exception handlers: every error leaves the server as the contract's Problem document."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from backend.db import is_database_unavailable
+from backend.errors import (
+    PROBLEM_BASE,
+    PROBLEM_MEDIA_TYPE,
+    BadRequest,
+    DomainError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    problem_body,
+    problem_response,
+)
+from backend.responses import NotModified
+
+logger = logging.getLogger("todo_api.errors")
+LOCATIONS = frozenset({"body", "query", "path", "header"})
+
+
+def _render(request: Request, error: DomainError) -> Response:
+    return problem_response(
+        error,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def validation_issues(errors: Any) -> list[dict[str, str]]:
+    """FastAPI/pydantic errors -> the contract's ValidationIssue list (never echoing input)."""
+    issues = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        location = loc[0] if loc and loc[0] in LOCATIONS else "body"
+        field = ".".join(loc[1:]) if loc and loc[0] in LOCATIONS else ".".join(loc)
+        issues.append(
+            {"location": location, "field": field, "message": str(error.get("msg", "invalid value")),
+             "type": str(error.get("type", "value_error"))}
+        )
+    return issues
+
+
+def _summary(issues: list[dict[str, str]]) -> str:
+    first = issues[0]
+    where = ".".join(part for part in (first["location"], first["field"]) if part)
+    more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+    return f"{where}: {first['message']}{more}"
+
+
+async def on_request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return _render(request, BadRequest("the request body is not valid JSON"))
+    issues = validation_issues(errors) or [
+        {"location": "body", "field": "", "message": "invalid request", "type": "value_error"}
+    ]
+    return _render(request, ValidationFailed(_summary(issues), errors=issues))
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return _render(request, exc)
+
+
+async def on_not_modified(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotModified)
+    return Response(status_code=304, headers={"ETag": exc.etag})
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    error: DomainError
+    if exc.status_code == 404:
+        error = NotFound(f"no resource at {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not supported here", headers=headers)
+    elif exc.status_code == 400:
+        error = BadRequest("the request body could not be read as UTF-8 JSON")
+    else:
+        phrase = HTTPStatus(exc.status_code).phrase
+        return Response(
+            problem_body(
+                status=exc.status_code,
+                type_=PROBLEM_BASE + phrase.lower().replace(" ", "-"),
+                title=phrase,
+                detail=str(exc.detail),
+                instance=request.url.path,
+                request_id=getattr(request.state, "request_id", None),
+            ),
+            status_code=exc.status_code,
+            headers=headers,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+    return _render(request, error)
+
+
+async def on_database_error(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return _render(request, ServiceUnavailable("the database is unavailable"))
+    if isinstance(exc, DataError):
+        return _render(request, ValidationFailed("a value was rejected by the database"))
+    logger.exception("database error")
+    return _render(request, InternalError("an unexpected database error occurred"))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):
+        return _render(request, ServiceUnavailable("the database is unavailable"))
+    logger.exception("unhandled error")
+    return _render(request, InternalError("an unexpected error occurred"))
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(NotModified, on_not_modified)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(SQLAlchemyError, on_database_error)
+    app.add_exception_handler(OSError, on_database_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,122 @@
+"""Configuration from environment variables (and an optional `.env`), validated once.
+
+`create_app(settings)` takes an instance, so tests pass settings in instead of editing
+`os.environ`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_FILE = "todo.db"
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "secret", "changeme", "change-me", "change_me", "your-secret", "better-auth-secret"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    todo_env: Literal["development", "test", "production"] = "development"
+
+    # Database: a SQLite file in the working directory unless told otherwise.
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_FILE}"
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    # psycopg server-side prepared statements: None disables them (PgBouncer transaction mode).
+    db_prepare_threshold: int | None = Field(default=5, ge=0)
+
+    # Auth: HS* with a shared secret, and/or JWKS (Better Auth's JWT plugin).
+    better_auth_secret: SecretStr | None = None
+    better_auth_url: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
+    jwks_cache_ttl_seconds: int = Field(default=600, ge=1)
+    jwks_refetch_cooldown_seconds: float = Field(default=30.0, ge=0)
+    jwks_timeout_seconds: float = Field(default=3.0, gt=0)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("better_auth_url", "jwt_jwks_url", "jwt_issuer", "jwt_audience", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("better_auth_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.todo_env != "production":
+            return self
+        secret = self.better_auth_secret.get_secret_value() if self.better_auth_secret else None
+        if secret is not None and (
+            secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                "BETTER_AUTH_SECRET looks like a placeholder or is shorter than "
+                f"{MIN_SECRET_LENGTH} characters; refusing to run in production"
+            )
+        if secret is None and self.jwks_url is None:
+            raise ValueError(
+                "no authentication configured: set BETTER_AUTH_SECRET, BETTER_AUTH_URL or "
+                "JWT_JWKS_URL (TODO_ENV=production never uses a generated development secret)"
+            )
+        if "*" in self.cors_origins:
+            raise ValueError("CORS_ORIGINS='*' is not allowed in production")
+        return self
+
+    @property
+    def jwks_url(self) -> str | None:
+        """JWKS endpoint: explicit, or Better Auth's default path under its base URL."""
+        if self.jwt_jwks_url:
+            return self.jwt_jwks_url
+        if self.better_auth_url:
+            return self.better_auth_url.rstrip("/") + "/api/auth/jwks"
+        return None
+
+    @property
+    def expected_issuer(self) -> str | None:
+        return self.jwt_issuer or self.better_auth_url
+
+    @property
+    def expected_audience(self) -> str | None:
+        return self.jwt_audience or self.better_auth_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL and in-memory databases."""
+        if not self.is_sqlite:
+            return None
+        _, _, rest = self.database_url.partition(":///")
+        path = rest.split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)

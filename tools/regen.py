@@ -1,0 +1,107 @@
+"""Regenerate generated/ from specs/api/openapi.yaml; `--check` is the drift gate.
+
+    python -m tools.regen           # rewrite generated/
+    python -m tools.regen --check   # fail, naming the files, if generated/ is stale
+
+Generation is byte-for-byte deterministic: pinned fastapi-code-generator, black and isort
+(pyproject.toml's dev extra), no timestamp, and formatting settings read from pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
+GENERATED = ROOT / "generated"
+TEMPLATES = ROOT / "tools" / "templates"
+VISITOR = ROOT / "tools" / "codegen_visitor.py"
+# Files under generated/ that other tools own (TypeScript types are written by tools.ts_types).
+FOREIGN_SUFFIXES = (".ts",)
+
+
+def generate_into(output_dir: Path) -> None:
+    """Run fastapi-code-generator with our templates and visitor into `output_dir`."""
+    from datamodel_code_generator.format import PythonVersion
+    from fastapi_code_generator.cli import generate_code
+
+    previous = Path.cwd()
+    os.chdir(ROOT)  # black/isort read their settings from the working directory's pyproject
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            generate_code(
+                input_name=CONTRACT.name,
+                input_text=CONTRACT.read_text(encoding="utf-8"),
+                encoding="utf-8",
+                output_dir=output_dir,
+                template_dir=TEMPLATES,
+                custom_visitors=[VISITOR],
+                disable_timestamp=True,
+                strict_nullable=True,
+                use_annotated=True,
+                python_version=PythonVersion.PY_311,
+            )
+    finally:
+        os.chdir(previous)
+
+
+def _python_files(directory: Path) -> set[str]:
+    return {
+        str(path.relative_to(directory))
+        for path in directory.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(FOREIGN_SUFFIXES)
+    }
+
+
+def drift(fresh: Path, current: Path) -> list[str]:
+    """Describe every file that differs between a fresh generation and generated/."""
+    fresh_files, current_files = _python_files(fresh), _python_files(current)
+    problems = [f"missing from generated/: {name}" for name in sorted(fresh_files - current_files)]
+    problems += [f"not produced by the contract: generated/{name}" for name in sorted(current_files - fresh_files)]
+    problems += [
+        f"differs: generated/{name}"
+        for name in sorted(fresh_files & current_files)
+        if not filecmp.cmp(fresh / name, current / name, shallow=False)
+    ]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if generated/ is out of date")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="todo-regen-") as tmp:
+        fresh = Path(tmp) / "generated"
+        generate_into(fresh)
+        if args.check:
+            problems = drift(fresh, GENERATED) if GENERATED.exists() else ["generated/ does not exist"]
+            if problems:
+                print("generated/ is out of date with specs/api/openapi.yaml:", file=sys.stderr)
+                for problem in problems:
+                    print(f"  {problem}", file=sys.stderr)
+                print("run: python -m tools.regen", file=sys.stderr)
+                return 1
+            print("generated/ matches specs/api/openapi.yaml")
+            return 0
+        GENERATED.mkdir(exist_ok=True)
+        for name in _python_files(GENERATED) - _python_files(fresh):
+            (GENERATED / name).unlink()
+        for name in _python_files(fresh):
+            target = GENERATED / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(fresh / name, target)
+        print(f"regenerated {len(_python_files(fresh))} files in generated/")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
