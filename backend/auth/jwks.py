@@ -44,7 +44,7 @@ class JwksKey:
 
     kid: str
     key: PublicKey
-    algorithms: frozenset[str]
+    algorithms: tuple[str, ...]
 
 
 class JwksFetchError(Exception):
@@ -87,7 +87,7 @@ def parse_jwk(jwk: Mapping[str, Any]) -> JwksKey | None:
         if alg not in allowed:
             return None
         allowed = frozenset({alg})
-    return JwksKey(kid=kid, key=key, algorithms=allowed)
+    return JwksKey(kid=kid, key=key, algorithms=tuple(sorted(allowed)))
 
 
 def parse_jwk_set(document: object) -> dict[str, JwksKey]:
@@ -154,8 +154,8 @@ class JwksCache:
     async def get_key(self, kid: str) -> JwksKey:
         """The key for `kid`: Unauthorized if the set has no such key, 503 if we cannot know."""
         key = self._keys.get(kid)
-        if key is not None and not self._expired(self._clock()):
-            return key  # hot path: no await, no lock
+        if key is not None and (not self._expired(self._clock()) or self._lock.locked()):
+            return key  # hot path (or stale while another request refreshes): no waiting
         generation = self._generation
         async with self._lock:
             # Whoever held the lock before us may already have fetched: reuse that result.

@@ -124,7 +124,7 @@ class TokenVerifier:
             entry = await self._jwks.get_key(kid)
             if alg not in entry.algorithms:
                 raise Unauthorized(f"token algorithm '{alg}' does not match its key")
-            return entry.key, tuple(sorted(entry.algorithms))
+            return entry.key, entry.algorithms
         if alg in KNOWN_ALGORITHMS:
             raise Unauthorized(f"token algorithm '{alg}' is not allowed")
         raise Unauthorized("token algorithm is not supported")

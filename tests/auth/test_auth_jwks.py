@@ -8,7 +8,9 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import OKPAlgorithm
 
 from backend.auth import MAX_TOKEN_BYTES, JwksCache, TokenVerifier, parse_jwk_set
 from backend.errors import ServiceUnavailable, Unauthorized
@@ -98,7 +100,7 @@ async def test_alg_must_match_key_type(
     # RS256-signed token naming the EC key's kid.
     token = rs_key.sign(better_auth_claims(), kid=es_key.kid)
     await rejects(jwks_verifier, token, "token algorithm 'RS256' does not match its key")
-    # PS256 on a key whose JWK pins alg RS256? rs_key has no alg; ps_key pins PS256.
+    # RS256 naming the RSA key whose JWK pins alg PS256.
     token = jwt.encode(better_auth_claims(), rs_key.private, "RS256", headers={"kid": "rsa-ps"})
     await rejects(jwks_verifier, token, "does not match its key")
     token = jwt.encode(better_auth_claims(), es_key.private, "ES256", headers={"kid": ed_key.kid})
@@ -117,8 +119,6 @@ async def test_hs256_with_public_keys_rejected_without_secret(
     jwks_verifier: TokenVerifier, rs_key: SigningKey, ed_key: SigningKey
 ) -> None:
     """Key confusion against JWKS: HS256 signed with the RSA PEM / Ed25519 bytes as secret."""
-    from cryptography.hazmat.primitives import serialization
-
     pem = rs_key.private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -345,8 +345,6 @@ def test_unsupported_jwks_entries_are_ignored(ed_key: SigningKey, es_key: Signin
     break the whole set, and none of them may become a verification key."""
     weak = rsa_key("weak", bits=1024).jwk
     private_ed = ed25519_key("priv")
-    from jwt.algorithms import OKPAlgorithm
-
     private_jwk = {**OKPAlgorithm.to_jwk(private_ed.private, as_dict=True), "kid": "priv"}
     document = {
         "keys": [
@@ -370,8 +368,8 @@ def test_unsupported_jwks_entries_are_ignored(ed_key: SigningKey, es_key: Signin
     }
     keys = parse_jwk_set(document)
     assert set(keys) == {ed_key.kid, es_key.kid}
-    assert keys[ed_key.kid].algorithms == frozenset({"EdDSA"})
-    assert keys[es_key.kid].algorithms == frozenset({"ES256"})
+    assert keys[ed_key.kid].algorithms == ("EdDSA",)
+    assert keys[es_key.kid].algorithms == ("ES256",)
 
 
 @pytest.mark.parametrize("body", [b"[]", b'{"keys": {}}', b"{}", b"null", b"\xff\xfe"])
@@ -427,7 +425,7 @@ async def test_refresh_warms_the_cache(
     try:
         assert await cache.refresh() is True
         assert jwks_server.requests == 1
-        assert (await cache.get_key(ed_key.kid)).algorithms == frozenset({"EdDSA"})
+        assert (await cache.get_key(ed_key.kid)).algorithms == ("EdDSA",)
         assert jwks_server.requests == 1
     finally:
         await cache.aclose()
@@ -452,3 +450,19 @@ def test_no_key_source_is_a_configuration_error() -> None:
     """A verifier with neither secret nor JWKS would reject everyone: fail at start-up."""
     with pytest.raises(ValueError, match="no token key"):
         TokenVerifier(make_settings(), None)
+
+
+async def test_stale_key_served_while_refresh_is_in_flight(
+    jwks_verifier: TokenVerifier, jwks_server: JwksServer, ed_key: SigningKey, clock: FakeClock
+) -> None:
+    """A slow TTL refresh must not stall every request holding an already-cached key."""
+    assert await jwks_verifier.verify(ed_key.sign(better_auth_claims())) == "user_1"
+    clock.advance(600)
+    jwks_server.delay = 0.5
+    refreshing = asyncio.create_task(jwks_verifier.verify(ed_key.sign(better_auth_claims("a"))))
+    await asyncio.sleep(0.1)  # the refresh is now in flight
+    started = time.monotonic()
+    assert await jwks_verifier.verify(ed_key.sign(better_auth_claims("b"))) == "b"
+    assert time.monotonic() - started < 0.2
+    assert await refreshing == "a"
+    assert jwks_server.requests == 2
