@@ -32,8 +32,23 @@ IMPLEMENTATIONS: dict[str, tuple[Callable[..., Any], type]] = {
     "health": (health_handlers, HealthHandlers),
 }
 KEY_CLEANUP_INTERVAL_SECONDS = 3600.0
-CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Request-ID"]
-CORS_EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "API-Version", "X-Request-ID", "Retry-After"]
+CORS_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "X-Total-Count",
+    "API-Version",
+    "X-Request-ID",
+    "Retry-After",
+]
 
 
 class MissingHandlerError(RuntimeError):
@@ -46,19 +61,22 @@ def _keyword_names(function: Callable[..., Any]) -> list[str]:
 
 def check_implementations(
     implementations: dict[str, tuple[Callable[..., Any], type]] = IMPLEMENTATIONS,
+    *,
+    interfaces: dict[str, type] = HANDLER_INTERFACES,
+    operations: dict[str, tuple[str, str]] = OPERATIONS,
 ) -> None:
-    """Fail at start-up, naming each operationId whose handler is missing or has a wrong signature."""
+    """Fail at start-up naming each operationId whose handler is missing or mis-typed."""
     problems = [
         f"tag '{tag}': no handler dependency registered in backend.app.IMPLEMENTATIONS "
         f"(implement generated.handlers.{interface.__name__})"
-        for tag, interface in HANDLER_INTERFACES.items()
+        for tag, interface in interfaces.items()
         if tag not in implementations
     ]
-    for operation_id, (tag, method) in OPERATIONS.items():
+    for operation_id, (tag, method) in operations.items():
         if tag not in implementations:
             continue
         implementation = implementations[tag][1]
-        expected = getattr(HANDLER_INTERFACES[tag], method)
+        expected = getattr(interfaces[tag], method)
         where = f"{implementation.__module__}.{implementation.__qualname__}"
         actual = getattr(implementation, method, None)
         if actual is None or not inspect.iscoroutinefunction(actual):
@@ -72,7 +90,9 @@ def check_implementations(
                 f"the contract gives {_keyword_names(expected)}"
             )
     if problems:
-        raise MissingHandlerError("the contract is not fully implemented:\n  " + "\n  ".join(problems))
+        raise MissingHandlerError(
+            "the contract is not fully implemented:\n  " + "\n  ".join(problems)
+        )
 
 
 async def _clean_expired_keys(app: FastAPI) -> None:
@@ -96,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     secret, _ = resolve_hs_secret(settings)
     verifier = TokenVerifier(settings, secret)
     app.state.token_verifier = verifier
+    await verifier.prefetch_keys()  # warm the JWKS cache; a failure here is retried per request
     cleanup = asyncio.create_task(_clean_expired_keys(app))
     try:
         yield
@@ -121,7 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(build_router(**{tag: dependency for tag, (dependency, _) in IMPLEMENTATIONS.items()}))
+    app.include_router(
+        build_router(**{tag: dependency for tag, (dependency, _) in IMPLEMENTATIONS.items()})
+    )
     install_exception_handlers(app)
     install_contract_routes(app, contract)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -50,8 +50,10 @@ def serve(args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         upgrade_to_head(settings.database_url)
     elif not is_at_head(settings.database_url):
-        print("todo-api: the database schema is not at the latest migration; run `todo-api migrate`",
-              file=sys.stderr)
+        print(
+            "todo-api: the database schema is not at the latest migration; run `todo-api migrate`",
+            file=sys.stderr,
+        )
         return 1
     _announce_dev_secret(settings)
     uvicorn.run(
@@ -85,11 +87,24 @@ def token(args: argparse.Namespace) -> int:
     settings = _settings()
     secret, _ = resolve_hs_secret(settings)
     if secret is None:
-        print("todo-api: tokens can only be minted with a shared secret (BETTER_AUTH_SECRET); "
-              "this server verifies JWKS-signed tokens from Better Auth", file=sys.stderr)
+        print(
+            "todo-api: tokens can only be minted with a shared secret (BETTER_AUTH_SECRET); "
+            "this server verifies JWKS-signed tokens from Better Auth",
+            file=sys.stderr,
+        )
         return 1
-    print(mint_token(secret, args.user_id, ttl_seconds=args.ttl,
-                     issuer=settings.expected_issuer, audience=settings.expected_audience))
+    try:
+        minted = mint_token(
+            secret,
+            args.user_id,
+            ttl_seconds=args.ttl,
+            issuer=settings.expected_issuer,
+            audience=settings.expected_audience,
+        )
+    except ValueError as exc:
+        print(f"todo-api: cannot mint a token: {exc}", file=sys.stderr)
+        return 2
+    print(minted)
     return 0
 
 
@@ -97,18 +112,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="todo-api", description="Multi-user Todo REST API")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("serve", help="run the API (SQLite file by default, migrated on start)")
+    run = commands.add_parser(
+        "serve", help="run the API (SQLite file by default, migrated on start)"
+    )
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1, help="processes sharing the port")
-    run.add_argument("--graceful-timeout", type=int, default=15,
-                     help="seconds to finish in-flight requests after SIGTERM")
+    run.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=15,
+        help="seconds to finish in-flight requests after SIGTERM",
+    )
     run.set_defaults(handler=serve)
 
     up = commands.add_parser("migrate", help="upgrade DATABASE_URL to the latest schema")
     up.set_defaults(handler=migrate)
 
-    mint = commands.add_parser("token", help="mint a development HS256 token with the configured secret")
+    mint = commands.add_parser(
+        "token", help="mint a development HS256 token with the configured secret"
+    )
     mint.add_argument("user_id")
     mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     mint.set_defaults(handler=token)

@@ -10,21 +10,34 @@ import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from backend.settings import Settings
 
-ASYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
-                 "sqlite": "sqlite+aiosqlite"}
-SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
-                "sqlite": "sqlite"}
+ASYNC_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "sqlite": "sqlite+aiosqlite",
+}
+SYNC_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "sqlite": "sqlite",
+}
 
 
 def _with_driver(raw_url: str, drivers: dict[str, str]) -> URL:
     url = make_url(raw_url)
     backend = url.get_backend_name()
     if backend not in drivers:
-        raise ValueError(f"unsupported DATABASE_URL scheme {url.drivername!r}: use postgresql:// or sqlite://")
+        raise ValueError(
+            f"unsupported DATABASE_URL scheme {url.drivername!r}: use postgresql:// or sqlite://"
+        )
     return url.set(drivername=drivers[backend])
 
 

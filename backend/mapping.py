@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from backend.errors import ValidationFailed
-from backend.tables import PRIORITY_NAME, PRIORITY_RANK
+from backend.tables import PRIORITY_NAME, PRIORITY_RANK, fold_case
 from backend.tables import Task as TaskRow
 from generated.models import Priority, Tag, Task
 
@@ -40,8 +40,14 @@ def _utc(value: datetime, field: str) -> datetime:
     except OverflowError:
         raise ValidationFailed(
             f"body.{field}: the date-time is out of range once converted to UTC",
-            errors=[{"location": "body", "field": field, "type": "datetime_out_of_range",
-                     "message": "the date-time is out of range once converted to UTC"}],
+            errors=[
+                {
+                    "location": "body",
+                    "field": field,
+                    "type": "datetime_out_of_range",
+                    "message": "the date-time is out of range once converted to UTC",
+                }
+            ],
         ) from None
 
 
@@ -51,8 +57,14 @@ def _check_tags(tags: list[str]) -> list[str]:
         if tag in seen:
             raise ValidationFailed(
                 f"body.tags.{index}: duplicate tag {tag!r}; tags must be distinct",
-                errors=[{"location": "body", "field": f"tags.{index}", "type": "duplicate_tag",
-                         "message": "tags must be distinct"}],
+                errors=[
+                    {
+                        "location": "body",
+                        "field": f"tags.{index}",
+                        "type": "duplicate_tag",
+                        "message": "tags must be distinct",
+                    }
+                ],
             )
         seen.add(tag)
     return tags
@@ -64,23 +76,35 @@ def column_values(body: BaseModel, *, only_sent: bool) -> dict[str, Any]:
     With `only_sent`, fields the client left out are omitted (PUT and PATCH keep them), and an
     explicit null is accepted only where the contract marks the field nullable.
     """
-    sent: Mapping[str, Any] = {name: getattr(body, name) for name in body.model_fields_set} if only_sent \
+    sent: Mapping[str, Any] = (
+        {name: getattr(body, name) for name in body.model_fields_set}
+        if only_sent
         else {name: getattr(body, name) for name in type(body).model_fields}
+    )
     values: dict[str, Any] = {}
     for name, value in sent.items():
         if value is None and name not in NULLABLE_FIELDS:
             raise ValidationFailed(
                 f"body.{name}: may not be null",
-                errors=[{"location": "body", "field": name, "type": "null_not_allowed",
-                         "message": "may not be null"}],
+                errors=[
+                    {
+                        "location": "body",
+                        "field": name,
+                        "type": "null_not_allowed",
+                        "message": "may not be null",
+                    }
+                ],
             )
         if name == "title":
             values["title"] = value
-            values["title_key"] = value.lower()
+            values["title_key"] = fold_case(value)
         elif name == "priority":
             values["priority"] = PRIORITY_RANK[str(value)]
         elif name == "tags":
             values["tags"] = _check_tags([tag.root for tag in value])
+        elif name == "description":
+            values["description"] = value
+            values["description_key"] = None if value is None else fold_case(value)
         elif name == "due_at":
             values["due_at"] = None if value is None else _utc(value, name)
         else:
@@ -97,6 +121,12 @@ def to_utc_filter(value: datetime | None, parameter: str) -> datetime | None:
     except OverflowError:
         raise ValidationFailed(
             f"query.{parameter}: the date-time is out of range once converted to UTC",
-            errors=[{"location": "query", "field": parameter, "type": "datetime_out_of_range",
-                     "message": "the date-time is out of range once converted to UTC"}],
+            errors=[
+                {
+                    "location": "query",
+                    "field": parameter,
+                    "type": "datetime_out_of_range",
+                    "message": "the date-time is out of range once converted to UTC",
+                }
+            ],
         ) from None

@@ -13,7 +13,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import PayloadTooLarge, UnsupportedMediaType, problem_body, DomainError, PROBLEM_MEDIA_TYPE
+from backend.errors import (
+    PROBLEM_MEDIA_TYPE,
+    DomainError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    problem_body,
+)
 
 access_log = logging.getLogger("todo_api.access")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -33,7 +39,11 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming is not None and _REQUEST_ID.match(incoming) else uuid.uuid4().hex.encode()
+        request_id = (
+            incoming
+            if incoming is not None and _REQUEST_ID.match(incoming)
+            else uuid.uuid4().hex.encode()
+        )
         state = scope.setdefault("state", {})
         state["request_id"] = request_id.decode()
         status = 500
@@ -100,7 +110,9 @@ class BodyGuardMiddleware:
             if media_type != "application/json":
                 shown = media_type or "no Content-Type"
                 await _send_problem(
-                    scope, send, UnsupportedMediaType(f"the request body must be application/json, not {shown}")
+                    scope,
+                    send,
+                    UnsupportedMediaType(f"the request body must be application/json, not {shown}"),
                 )
                 return
         replayed = False
@@ -128,10 +140,17 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 async def _send_problem(scope: Scope, send: Send, error: DomainError) -> None:
     state: dict[str, Any] = scope.get("state", {})
     body = problem_body(
-        status=error.status, type_=error.type, title=error.title, detail=error.detail,
-        instance=scope.get("path"), request_id=state.get("request_id"),
+        status=error.status,
+        type_=error.type,
+        title=error.title,
+        detail=error.detail,
+        instance=scope.get("path"),
+        request_id=state.get("request_id"),
     )
-    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
     headers += [(key.lower().encode(), value.encode()) for key, value in error.headers.items()]
     if isinstance(error, PayloadTooLarge):
         headers.append((b"connection", b"close"))

@@ -14,7 +14,9 @@ def _page_url(path: str, params: Sequence[tuple[str, str]], skip: int, limit: in
     return f"{path}?{urlencode([*kept, ('skip', str(skip)), ('limit', str(limit))])}"
 
 
-def link_header(path: str, params: Sequence[tuple[str, str]], skip: int, limit: int, total: int) -> str:
+def link_header(
+    path: str, params: Sequence[tuple[str, str]], skip: int, limit: int, total: int
+) -> str:
     """first/prev/next/last links; prev and next only where such a page exists."""
     links = [(_page_url(path, params, 0, limit), "first")]
     if skip > 0:

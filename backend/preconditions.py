@@ -59,7 +59,7 @@ def if_match_condition(header: str | None, task_id: int) -> ETagCondition | None
     for weak, opaque in tags:
         if weak or not opaque.startswith(prefix):
             continue  # If-Match uses strong comparison
-        version = opaque[len(prefix):]
+        version = opaque[len(prefix) :]
         if version.isdigit() and len(version) < 19:
             versions.add(int(version))
     return ETagCondition(frozenset(versions))

@@ -48,8 +48,12 @@ def validation_issues(errors: Any) -> list[dict[str, str]]:
         location = loc[0] if loc and loc[0] in LOCATIONS else "body"
         field = ".".join(loc[1:]) if loc and loc[0] in LOCATIONS else ".".join(loc)
         issues.append(
-            {"location": location, "field": field, "message": str(error.get("msg", "invalid value")),
-             "type": str(error.get("type", "value_error"))}
+            {
+                "location": location,
+                "field": field,
+                "message": str(error.get("msg", "invalid value")),
+                "type": str(error.get("type", "value_error")),
+            }
         )
     return issues
 

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from backend.errors import NotFound, PreconditionFailed
 from backend.preconditions import ETagCondition
-from backend.tables import IdempotencyKey, Task
+from backend.tables import IdempotencyKey, Task, fold_case
 
 LIKE_ESCAPE = "\\"
 
@@ -48,8 +48,9 @@ class StoredKey:
 
 
 def _like_pattern(text: str) -> str:
+    """`text` as a LIKE pattern over the case-folded keys, with its wildcards made literal."""
     escaped = (
-        text.lower()
+        fold_case(text)
         .replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
         .replace("%", LIKE_ESCAPE + "%")
         .replace("_", LIKE_ESCAPE + "_")
@@ -78,7 +79,7 @@ class TaskRepository:
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, task_id: int) -> Task:
-        row = await self._session.scalar(
+        row: Task | None = await self._session.scalar(
             sa.select(Task).where(self._owned(), Task.id == task_id)  # type: ignore[arg-type]
         )
         if row is None:
@@ -102,7 +103,9 @@ class TaskRepository:
                     Task.__table__.c.title_key.like(  # type: ignore[attr-defined]
                         pattern, escape=LIKE_ESCAPE
                     ),
-                    sa.func.lower(Task.description).like(pattern, escape=LIKE_ESCAPE),
+                    Task.__table__.c.description_key.like(  # type: ignore[attr-defined]
+                        pattern, escape=LIKE_ESCAPE
+                    ),
                 )
             )
         if query.tags:
@@ -113,11 +116,16 @@ class TaskRepository:
         tags_column: Any = Task.__table__.c.tags  # type: ignore[attr-defined]
         if self._dialect == "postgresql":
             # jsonb @> is served by the GIN (jsonb_path_ops) index ix_tasks_tags.
-            return tags_column.op("@>")(sa.cast(sa.literal(tags, postgresql.JSONB), postgresql.JSONB))
+            contains: ColumnElement[bool] = tags_column.op("@>")(
+                sa.cast(sa.literal(tags, postgresql.JSONB), postgresql.JSONB)
+            )
+            return contains
         conditions = []
         for tag in tags:
             each = sa.func.json_each(tags_column).table_valued("value").alias()
-            conditions.append(sa.select(sa.literal(1)).select_from(each).where(each.c.value == tag).exists())
+            conditions.append(
+                sa.select(sa.literal(1)).select_from(each).where(each.c.value == tag).exists()
+            )
         return sa.and_(*conditions)
 
     def _order(self, query: TaskQuery) -> list[Any]:
@@ -138,13 +146,19 @@ class TaskRepository:
     async def list(self, query: TaskQuery) -> TaskPage:
         filters = self._filters(query)
         statement = (
-            sa.select(Task).where(*filters).order_by(*self._order(query)).offset(query.skip).limit(query.limit)
+            sa.select(Task)
+            .where(*filters)
+            .order_by(*self._order(query))
+            .offset(query.skip)
+            .limit(query.limit)
         )
         rows = list((await self._session.scalars(statement)).all())
         # A short page that starts at the beginning or holds rows tells the total for free.
         if len(rows) < query.limit and (rows or query.skip == 0):
             return TaskPage(rows=rows, total=query.skip + len(rows))
-        total = await self._session.scalar(sa.select(sa.func.count()).select_from(Task).where(*filters))
+        total = await self._session.scalar(
+            sa.select(sa.func.count()).select_from(Task).where(*filters)
+        )
         return TaskPage(rows=rows, total=int(total or 0))
 
     # -- writes ------------------------------------------------------------------------------
@@ -156,7 +170,9 @@ class TaskRepository:
         await self._session.flush()
         return row
 
-    async def _update_where(self, task_id: int, condition: ETagCondition | None, changes: dict[str, Any]) -> Task:
+    async def _update_where(
+        self, task_id: int, condition: ETagCondition | None, changes: dict[str, Any]
+    ) -> Task:
         table = Task.__table__  # type: ignore[attr-defined]
         where = [table.c.user_id == self._owner_id, table.c.id == task_id]
         if condition is not None:
@@ -171,7 +187,7 @@ class TaskRepository:
         if result is None:
             await self._raise_missing_or_stale(task_id, condition)
         assert result is not None
-        return Task.model_construct(**{key: result[key] for key in result.keys()})
+        return Task.model_construct(**dict(result))
 
     async def _raise_missing_or_stale(self, task_id: int, condition: ETagCondition | None) -> None:
         current = await self.get(task_id)  # raises NotFound
@@ -181,10 +197,14 @@ class TaskRepository:
             headers={"ETag": etag_of(current)},
         )
 
-    async def update(self, task_id: int, changes: dict[str, Any], condition: ETagCondition | None) -> Task:
+    async def update(
+        self, task_id: int, changes: dict[str, Any], condition: ETagCondition | None
+    ) -> Task:
         return await self._update_where(task_id, condition, changes)
 
-    async def set_completed(self, task_id: int, completed: bool | None, condition: ETagCondition | None) -> Task:
+    async def set_completed(
+        self, task_id: int, completed: bool | None, condition: ETagCondition | None
+    ) -> Task:
         """Set, or (with None) flip, in one atomic UPDATE: concurrent toggles are never lost."""
         table = Task.__table__  # type: ignore[attr-defined]
         value = sa.not_(table.c.completed) if completed is None else completed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class NotModified(Exception):  # noqa: N818 - it is a signal, not an error
+class NotModified(Exception):
     """The client's cached representation (If-None-Match) is current: answer 304."""
 
     def __init__(self, etag: str) -> None:

@@ -28,6 +28,15 @@ USER_ID_MAX = 128
 IDEMPOTENCY_KEY_MAX = 255
 
 
+def fold_case(text: str) -> str:
+    """The case-insensitive key of a title or description (Unicode case folding, as `q` uses).
+
+    Folding in Python rather than with the database's lower() makes search and the title sort
+    identical on SQLite and PostgreSQL, whatever the server's locale ("ΟΔΟΣ", "Straße", "İ").
+    """
+    return text.casefold()
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, on both databases.
 
@@ -84,11 +93,16 @@ class Task(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=sa.Column(BIGINT_ID, primary_key=True))
     user_id: str = Field(sa_column=sa.Column(sa.String(USER_ID_MAX), nullable=False))
     title: str = Field(sa_column=sa.Column(sa.String(TITLE_MAX), nullable=False))
-    # lower(title), kept by the application: one case-insensitive sort key that orders the
-    # same on SQLite and PostgreSQL (both compare it byte-wise) and can be indexed.
+    # fold_case(title), kept by the application: one case-insensitive sort and search key that
+    # orders the same on SQLite and PostgreSQL (both compare it byte-wise) and can be indexed.
     title_key: str = Field(sa_column=sa.Column(SORT_KEY, nullable=False))
     description: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(DESCRIPTION_MAX), nullable=True)
+    )
+    # fold_case(description), the search key for `q`: the database's own lower() differs
+    # between SQLite and PostgreSQL (and from Python) outside ASCII, this does not.
+    description_key: str | None = Field(
+        default=None, sa_column=sa.Column(sa.Text(), nullable=True)
     )
     completed: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())

@@ -31,7 +31,11 @@ def _resolve(spec: dict[str, Any], node: Any) -> Any:
 
 
 def _ref_name(node: Any) -> str | None:
-    if isinstance(node, dict) and "$ref" in node and node["$ref"].startswith("#/components/schemas/"):
+    if (
+        isinstance(node, dict)
+        and "$ref" in node
+        and node["$ref"].startswith("#/components/schemas/")
+    ):
         return str(node["$ref"].rsplit("/", 1)[1])
     return None
 
@@ -128,7 +132,9 @@ def _parameter(spec: dict[str, Any], raw: Any, models: set[str]) -> dict[str, An
     }
 
 
-def _body(spec: dict[str, Any], operation: dict[str, Any], models: set[str]) -> dict[str, Any] | None:
+def _body(
+    spec: dict[str, Any], operation: dict[str, Any], models: set[str]
+) -> dict[str, Any] | None:
     request_body = operation.get("requestBody")
     if request_body is None:
         return None
@@ -138,10 +144,20 @@ def _body(spec: dict[str, Any], operation: dict[str, Any], models: set[str]) -> 
         raise ValueError("only application/json request bodies are supported")
     type_, _ = _schema_type(spec, media["schema"], models)
     if request_body.get("required", False):
-        return {"name": "body", "annotation": f"Annotated[{type_}, Body()]", "type": type_,
-                "default": None, "location": "body"}
-    return {"name": "body", "annotation": f"Annotated[{type_} | None, Body()]",
-            "type": f"{type_} | None", "default": "None", "location": "body"}
+        return {
+            "name": "body",
+            "annotation": f"Annotated[{type_}, Body()]",
+            "type": type_,
+            "default": None,
+            "location": "body",
+        }
+    return {
+        "name": "body",
+        "annotation": f"Annotated[{type_} | None, Body()]",
+        "type": f"{type_} | None",
+        "default": "None",
+        "location": "body",
+    }
 
 
 def _response(spec: dict[str, Any], operation: dict[str, Any], models: set[str]) -> tuple[int, str]:
@@ -172,7 +188,9 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
                 continue
             operation = item[method]
             tags = operation.get("tags") or ["default"]
-            params = [_parameter(spec, raw, models) for raw in [*shared, *operation.get("parameters", [])]]
+            params = [
+                _parameter(spec, raw, models) for raw in [*shared, *operation.get("parameters", [])]
+            ]
             body = _body(spec, operation, models)
             if body is not None:
                 params.append(body)
@@ -202,7 +220,9 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _interface_name(tag: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", tag) if part) + "Handlers"
+    return (
+        "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", tag) if part) + "Handlers"
+    )
 
 
 def visit(parser: Any, model_path: Path) -> dict[str, object]:

@@ -27,19 +27,19 @@ VISITOR = ROOT / "tools" / "codegen_visitor.py"
 FOREIGN_SUFFIXES = (".ts",)
 
 
-def generate_into(output_dir: Path) -> None:
+def generate_into(output_dir: Path, contract: Path = CONTRACT) -> None:
     """Run fastapi-code-generator with our templates and visitor into `output_dir`."""
-    from datamodel_code_generator.format import PythonVersion
-    from fastapi_code_generator.cli import generate_code
-
     previous = Path.cwd()
     os.chdir(ROOT)  # black/isort read their settings from the working directory's pyproject
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore")  # the generator's own deprecation noise
+            from datamodel_code_generator.format import PythonVersion
+            from fastapi_code_generator.cli import generate_code
+
             generate_code(
                 input_name=CONTRACT.name,
-                input_text=CONTRACT.read_text(encoding="utf-8"),
+                input_text=contract.read_text(encoding="utf-8"),
                 encoding="utf-8",
                 output_dir=output_dir,
                 template_dir=TEMPLATES,
@@ -57,7 +57,9 @@ def _python_files(directory: Path) -> set[str]:
     return {
         str(path.relative_to(directory))
         for path in directory.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(FOREIGN_SUFFIXES)
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and not path.name.endswith(FOREIGN_SUFFIXES)
     }
 
 
@@ -65,7 +67,10 @@ def drift(fresh: Path, current: Path) -> list[str]:
     """Describe every file that differs between a fresh generation and generated/."""
     fresh_files, current_files = _python_files(fresh), _python_files(current)
     problems = [f"missing from generated/: {name}" for name in sorted(fresh_files - current_files)]
-    problems += [f"not produced by the contract: generated/{name}" for name in sorted(current_files - fresh_files)]
+    problems += [
+        f"not produced by the contract: generated/{name}"
+        for name in sorted(current_files - fresh_files)
+    ]
     problems += [
         f"differs: generated/{name}"
         for name in sorted(fresh_files & current_files)
@@ -75,7 +80,9 @@ def drift(fresh: Path, current: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="fail if generated/ is out of date")
     args = parser.parse_args(argv)
 
@@ -83,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         fresh = Path(tmp) / "generated"
         generate_into(fresh)
         if args.check:
-            problems = drift(fresh, GENERATED) if GENERATED.exists() else ["generated/ does not exist"]
+            problems = (
+                drift(fresh, GENERATED) if GENERATED.exists() else ["generated/ does not exist"]
+            )
             if problems:
                 print("generated/ is out of date with specs/api/openapi.yaml:", file=sys.stderr)
                 for problem in problems:

@@ -98,6 +98,10 @@ class TokenVerifier:
             raise Unauthorized(_describe(exc)) from exc
         return _subject(claims)
 
+    async def prefetch_keys(self) -> bool:
+        """Warm the JWKS cache (e.g. at start-up); False if the JWKS endpoint did not answer."""
+        return True if self._jwks is None else await self._jwks.refresh()
+
     async def aclose(self) -> None:
         """Release the JWKS HTTP client."""
         if self._jwks is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import orjson
 from fastapi import Path, Request, Response
-from pydantic import AwareDatetime
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from backend.auth import CurrentUserId
 from backend.db import SessionDep
@@ -32,14 +33,23 @@ from generated.models import (
 )
 
 # Direction when `order` is omitted: newest / most important first, A-Z and soonest first.
-DEFAULT_DESCENDING = {"created_at": True, "updated_at": True, "priority": True, "title": False, "due_at": False}
+DEFAULT_DESCENDING = {
+    "created_at": True,
+    "updated_at": True,
+    "priority": True,
+    "title": False,
+    "due_at": False,
+}
 COMPLETED_FILTER = {"all": None, "pending": False, "completed": True}
+Body = TypeVar("Body", bound=BaseModel)
 
 
 class TaskHandlers:
     """The `tasks` operations for one authenticated owner (the path user_id already checked)."""
 
-    def __init__(self, repository: TaskRepository, request: Request, response: Response, settings: Settings) -> None:
+    def __init__(
+        self, repository: TaskRepository, request: Request, response: Response, settings: Settings
+    ) -> None:
         self._repository = repository
         self._request = request
         self._response = response
@@ -80,16 +90,28 @@ class TaskHandlers:
         headers = self._response.headers
         headers["X-Total-Count"] = str(page.total)
         headers["ETag"] = etag
-        link = link_header(self._request.url.path, self._request.query_params.multi_items(), skip, limit, page.total)
+        link = link_header(
+            self._request.url.path,
+            self._request.query_params.multi_items(),
+            skip,
+            limit,
+            page.total,
+        )
         if link:
             headers["Link"] = link
         return [to_api(row) for row in page.rows]
 
-    async def create_task(self, *, user_id: str, body: TaskCreate, idempotency_key: str | None) -> Task:
+    async def create_task(
+        self, *, user_id: str, body: TaskCreate, idempotency_key: str | None
+    ) -> Task:
+        body = await self._strict(TaskCreate)
         values = column_values(body, only_sent=False)
         if idempotency_key is not None:
+            # warnings=False: generated defaults are plain strings ('medium'), not enum members;
+            # they serialize to the same JSON, but pydantic would warn on every such request.
+            canonical = body.model_dump(mode="json", warnings=False)
             request_hash = hashlib.sha256(
-                orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+                orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
             ).hexdigest()
             stored = await self._repository.claim_key(
                 idempotency_key, request_hash, self._settings.idempotency_ttl_hours
@@ -100,16 +122,33 @@ class TaskHandlers:
                         "this Idempotency-Key was already used with a different request body"
                     )
                 if stored.response_body is None:  # pragma: no cover - claims commit with their task
-                    raise ServiceUnavailable("a request with this Idempotency-Key is in progress", retry_after=1)
+                    raise ServiceUnavailable(
+                        "a request with this Idempotency-Key is in progress", retry_after=1
+                    )
                 task = Task.model_validate_json(stored.response_body)
                 self._created_headers(task.id, f'"{task.id}.1"')
                 return task
         row = await self._repository.create(values)
         task = to_api(row)
         if idempotency_key is not None:
-            await self._repository.record_key_response(idempotency_key, task.id, task.model_dump_json())
+            await self._repository.record_key_response(
+                idempotency_key, task.id, task.model_dump_json()
+            )
         self._created_headers(task.id, etag_of(row))
         return task
+
+    async def _strict(self, model: type[Body]) -> Body:
+        """The JSON body validated in pydantic's strict JSON mode.
+
+        FastAPI validates the decoded JSON in lax Python mode, where "yes" and 1 pass as
+        booleans and numbers as date-times; the contract's types are JSON types.
+        """
+        try:
+            return model.model_validate_json(await self._request.body(), strict=True)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            ) from None
 
     def _created_headers(self, task_id: int, etag: str) -> None:
         self._response.headers["Location"] = f"{self._request.url.path.rstrip('/')}/{task_id}"
@@ -123,13 +162,20 @@ class TaskHandlers:
         self._response.headers["ETag"] = etag
         return to_api(row)
 
-    async def replace_task(self, *, user_id: str, task_id: int, body: TaskReplace, if_match: str | None) -> Task:
+    async def replace_task(
+        self, *, user_id: str, task_id: int, body: TaskReplace, if_match: str | None
+    ) -> Task:
         return await self._update(task_id, body, if_match)
 
-    async def update_task(self, *, user_id: str, task_id: int, body: TaskUpdate, if_match: str | None) -> Task:
+    async def update_task(
+        self, *, user_id: str, task_id: int, body: TaskUpdate, if_match: str | None
+    ) -> Task:
         return await self._update(task_id, body, if_match)
 
-    async def _update(self, task_id: int, body: TaskReplace | TaskUpdate, if_match: str | None) -> Task:
+    async def _update(
+        self, task_id: int, body: TaskReplace | TaskUpdate, if_match: str | None
+    ) -> Task:
+        body = await self._strict(type(body))
         changes = column_values(body, only_sent=True)
         row = await self._repository.update(task_id, changes, if_match_condition(if_match, task_id))
         self._response.headers["ETag"] = etag_of(row)
@@ -138,8 +184,12 @@ class TaskHandlers:
     async def complete_task(
         self, *, user_id: str, task_id: int, if_match: str | None, body: TaskCompletion | None
     ) -> Task:
+        if body is not None or await self._request.body():
+            body = await self._strict(TaskCompletion)  # a sent `null` is not an object
         completed = None if body is None else body.completed
-        row = await self._repository.set_completed(task_id, completed, if_match_condition(if_match, task_id))
+        row = await self._repository.set_completed(
+            task_id, completed, if_match_condition(if_match, task_id)
+        )
         self._response.headers["ETag"] = etag_of(row)
         return to_api(row)
 

@@ -177,7 +177,7 @@ def make_settings(**overrides: Any) -> Settings:
     """Settings with nothing read from the environment or a .env file."""
     base: dict[str, Any] = {"todo_env": "test", "database_url": "sqlite:///:memory:"}
     base.update(overrides)
-    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **base)
 
 
 def cache_for(settings: Settings, clock: FakeClock) -> JwksCache:

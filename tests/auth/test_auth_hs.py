@@ -329,3 +329,14 @@ def test_arbitrary_input_is_always_a_clean_401(token: str) -> None:
     verifier = TokenVerifier(make_settings(), SECRET)
     with pytest.raises(Unauthorized):
         asyncio.run(verifier.verify(token))
+
+
+@pytest.mark.parametrize(
+    "extra_header",
+    [{"crit": ["exp"], "exp": 1}, {"crit": []}, {"b64": False, "crit": ["b64"]}, {"kid": 5}],
+)
+async def test_unsupported_header_parameters_rejected(
+    hs_verifier: TokenVerifier, extra_header: dict[str, Any]
+) -> None:
+    """Critical extensions we do not implement (RFC 7515 4.1.11) must make the token fail."""
+    await rejects(hs_verifier, hs_forge(claims(), SECRET, **extra_header))

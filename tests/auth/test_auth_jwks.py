@@ -466,3 +466,31 @@ async def test_stale_key_served_while_refresh_is_in_flight(
     assert time.monotonic() - started < 0.2
     assert await refreshing == "a"
     assert jwks_server.requests == 2
+
+
+async def test_token_supplied_key_locations_are_ignored(
+    jwks_verifier: TokenVerifier, jwks_server: JwksServer
+) -> None:
+    """jku/x5u/jwk headers let an attacker name their own key: we never fetch or use them."""
+    attacker = ed25519_key("attacker")
+    evil = JwksServer(keys=[attacker.jwk])
+    evil.start()
+    try:
+        token = attacker.sign(better_auth_claims(), jku=evil.url, x5u=evil.url, jwk=attacker.jwk)
+        await rejects(jwks_verifier, token, "kid")
+        assert evil.requests == 0
+        assert jwks_server.requests == 1
+    finally:
+        evil.stop()
+
+
+async def test_prefetch_keys_warms_verifier(
+    jwks_verifier: TokenVerifier, jwks_server: JwksServer, ed_key: SigningKey
+) -> None:
+    """Start-up warm-up: the first request after it needs no JWKS round trip."""
+    assert await jwks_verifier.prefetch_keys() is True
+    assert jwks_server.requests == 1
+    assert await jwks_verifier.verify(ed_key.sign(better_auth_claims())) == "user_1"
+    assert jwks_server.requests == 1
+    jwks_server.status = 500
+    assert await jwks_verifier.prefetch_keys() is False  # reported, never raised

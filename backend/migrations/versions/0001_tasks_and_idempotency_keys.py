@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint("length(user_id) BETWEEN 1 AND 128", name="user_id_length"),
         sa.CheckConstraint("length(title) BETWEEN 1 AND 200", name="title_length"),
-        sa.CheckConstraint("description IS NULL OR length(description) <= 1000", name="description_length"),
+        sa.CheckConstraint(
+            "description IS NULL OR length(description) <= 1000", name="description_length"
+        ),
         sa.CheckConstraint("priority IN (1, 2, 3)", name="priority_rank"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
     )

@@ -1,0 +1,187 @@
+"""Fuzz a live `todo-api serve` with schemathesis, against the approved contract.
+
+    python -m tools.fuzz [--max-examples N] [--max-time S] [--seed S] [-- extra schemathesis args]
+
+Starts the real server (uvicorn, real HTTP on a free 127.0.0.1 port) on PostgreSQL from
+DATABASE_URL (migrated first with `todo-api migrate`) or on a temporary SQLite file, with a
+generated BETTER_AUTH_SECRET; mints a token for a fresh user; runs `schemathesis run
+specs/api/openapi.yaml` (the approved file, not the server's /openapi.json) with every check
+and every phase; writes a JUnit report under reports/fuzz/; stops the server; and exits with
+schemathesis's status (non-zero on any failure). See tools/README-fuzz.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from backend.auth import mint_token
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
+CONFIG = ROOT / "tools" / "schemathesis.toml"
+DEFAULT_REPORT_DIR = ROOT / "reports" / "fuzz"
+DEFAULT_SEED = 20261120
+DEFAULT_MAX_EXAMPLES = 30
+DEFAULT_MAX_TIME = 180
+PHASES = "examples,coverage,fuzzing,stateful"
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _executable(name: str) -> str:
+    """The console script installed next to this interpreter (the venv's), else from PATH."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or name
+
+
+def _migrate(env: dict[str, str]) -> None:
+    result = subprocess.run([_executable("todo-api"), "migrate"], env=env, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        sys.exit(f"fuzz: `todo-api migrate` failed:\n{result.stdout}{result.stderr}")
+
+
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+    """`todo-api serve` on a free loopback port until the block ends; waits for /api/health."""
+    port = _free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [_executable("todo-api"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            if process.poll() is not None:
+                sys.exit(f"fuzz: the server exited with {process.returncode}; see {log_path}")
+            try:
+                if httpx.get(f"{server.base_url}/api/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit(f"fuzz: the server did not become healthy; see {log_path}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.fuzz",
+        description="Fuzz a live todo-api server with schemathesis (all checks, all phases).",
+        epilog="Arguments after `--` go to `schemathesis run` unchanged.",
+    )
+    parser.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES,
+                        help=f"test cases per operation and phase (default {DEFAULT_MAX_EXAMPLES})")
+    parser.add_argument("--max-time", type=int, default=DEFAULT_MAX_TIME,
+                        help=f"time budget of the schemathesis run in seconds (default {DEFAULT_MAX_TIME})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"random seed; the same seed replays the same run (default {DEFAULT_SEED})")
+    parser.add_argument("--workers", default="1", help="concurrent schemathesis workers (default 1)")
+    parser.add_argument("--phases", default=PHASES, help=f"comma-separated phases (default {PHASES})")
+    parser.add_argument("--checks", default="all", help="comma-separated checks (default all)")
+    parser.add_argument("--user-id", default=None,
+                        help="subject of the minted token (default: a fresh fuzz-<hex> per run)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
+                        help="PostgreSQL URL to fuzz against (default $DATABASE_URL; unset: temp SQLite)")
+    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
+                        help="where the JUnit report and the server log go (default reports/fuzz)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, extra = argv[:split], argv[split + 1:]
+    args = build_parser().parse_args(argv)
+
+    report_dir: Path = args.report_dir.resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    user_id = args.user_id or f"fuzz-{secrets.token_hex(4)}"
+    # Outlives the run (schemathesis may overrun --max-time while it shrinks a failure).
+    token = mint_token(secret.encode(), user_id, ttl_seconds=args.max_time + 3600)
+
+    with tempfile.TemporaryDirectory(prefix="todo-fuzz-") as workdir:
+        database_url = args.database_url or f"sqlite:///{Path(workdir) / 'fuzz.db'}"
+        server_env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "BETTER_AUTH_SECRET": secret,
+            "TODO_ENV": "production",
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("BETTER_AUTH_URL", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "CORS_ORIGINS"):
+            server_env.pop(name, None)
+        if args.database_url:
+            _migrate(server_env)
+
+        log_path = report_dir / "server.log"
+        with running_server(server_env, log_path) as server:
+            command = [
+                _executable("schemathesis"), "--config-file", str(CONFIG),
+                "run", str(CONTRACT),
+                "--url", server.base_url,
+                "--checks", args.checks,
+                "--phases", args.phases,
+                "--max-examples", str(args.max_examples),
+                "--max-time", str(args.max_time),
+                "--seed", str(args.seed),
+                "--workers", str(args.workers),
+                "--report", "junit",
+                "--report-dir", str(report_dir),
+                *extra,
+            ]
+            fuzz_env = {**os.environ, "TODO_FUZZ_TOKEN": token, "TODO_FUZZ_USER_ID": user_id}
+            where = "PostgreSQL" if args.database_url else "a temporary SQLite file"
+            print(f"fuzz: server {server.base_url} on {where}; user {user_id}; seed {args.seed}",
+                  flush=True)
+            started = time.monotonic()
+            status = subprocess.run(command, env=fuzz_env, cwd=ROOT, check=False).returncode
+            elapsed = time.monotonic() - started
+    junit = report_dir / "junit.xml"
+    print(f"fuzz: schemathesis exited with {status} after {elapsed:.0f} s; "
+          f"JUnit report {junit}; server log {log_path}", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

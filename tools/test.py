@@ -1,0 +1,73 @@
+"""Run every check and test: `python3 -m tools.test` (README's test command).
+
+Needs only Python 3.11+ to start: it creates `.venv` when missing, installs the project with its
+`dev` extra, installs the contract tools from tools/package-lock.json when Node.js is present,
+then runs the drift gate, the static checks, the contract checks and pytest. Every step runs
+even after a failure, so one run shows everything that is wrong; the exit status is non-zero
+if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k smoke`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+TOOLS = ROOT / "tools"
+
+
+def _run(title: str, command: list[str], results: list[tuple[str, int, float]]) -> int:
+    print(f"\n=== {title}: {' '.join(command)}", flush=True)
+    started = time.monotonic()
+    code = subprocess.call(command, cwd=ROOT)
+    results.append((title, code, time.monotonic() - started))
+    return code
+
+
+def ensure_environment(results: list[tuple[str, int, float]]) -> bool:
+    """Create the virtualenv and install everything the checks need; False if that failed."""
+    if not PYTHON.exists():
+        print(f"creating virtualenv in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if _run("install", [str(PYTHON), "-m", "pip", "install", "--quiet", "-e", ".[dev]"], results):
+        return False
+    npm = shutil.which("npm")
+    if (TOOLS / "package-lock.json").exists():
+        if npm is None:
+            print("Node.js/npm not found: contract lint, diff, TypeScript and browser checks "
+                  "will be SKIPPED (install Node.js 20 to run them)", flush=True)
+        elif _run("npm ci", [npm, "ci", "--prefix", str(TOOLS), "--no-audit", "--no-fund"], results):
+            return False
+    return True
+
+
+def main(argv: list[str]) -> int:
+    results: list[tuple[str, int, float]] = []
+    if ensure_environment(results):
+        python = str(PYTHON)
+        _run("drift gate", [python, "-m", "tools.regen", "--check"], results)
+        _run("ruff", [python, "-m", "ruff", "check", "backend", "generated", "tools", "tests"], results)
+        _run("mypy", [python, "-m", "mypy"], results)
+        _run("import contracts", [str(VENV / "bin" / "lint-imports")], results)
+        if (TOOLS / "lint_contract.py").exists():
+            _run("contract lint", [python, "-m", "tools.lint_contract"], results)
+        if (TOOLS / "contract_diff.py").exists():
+            _run("breaking-change gate", [python, "-m", "tools.contract_diff"], results)
+        _run("pytest", [python, "-m", "pytest", *argv], results)
+    print("\n=== summary", flush=True)
+    for title, code, seconds in results:
+        print(f"{'ok  ' if code == 0 else 'FAIL'} {title} ({seconds:.1f}s)")
+    failed = [title for title, code, _ in results if code != 0]
+    print("all checks passed" if not failed else f"failed: {', '.join(failed)}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
