@@ -114,7 +114,7 @@ def test_a_new_operation_fails_start_up_naming_it(tmp_path: Path) -> None:
     sys.path.insert(0, str(tmp_path))
     try:
         handlers = importlib.import_module("changed_contract.handlers")
-        with pytest.raises(MissingHandlerError, match="operationId 'archiveTask'.*archive_task"):
+        with pytest.raises(MissingHandlerError, match=r"operationId 'archiveTask'.*archive_task"):
             check_implementations(
                 interfaces=handlers.HANDLER_INTERFACES, operations=handlers.OPERATIONS
             )
@@ -139,7 +139,7 @@ def test_a_wrong_handler_signature_is_named() -> None:
             return None
 
     broken = {**IMPLEMENTATIONS, "tasks": (task_handlers, Renamed)}
-    with pytest.raises(MissingHandlerError, match="operationId 'getTask'.*task_id"):
+    with pytest.raises(MissingHandlerError, match=r"operationId 'getTask'.*task_id"):
         check_implementations(broken)
 
 
