@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from backend.auth import TokenVerifier, resolve_hs_secret
 from backend.contract import install_contract_routes, load_contract
-from backend.db import create_engine, create_sessionmaker
+from backend.db import create_engine, create_sessionmaker, read_only_engine
 from backend.handlers.health import HealthHandlers, health_handlers
 from backend.handlers.tasks import TaskHandlers, task_handlers
 from backend.middleware import BodyGuardMiddleware, RequestContextMiddleware
@@ -113,6 +113,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_sessionmaker(read_only_engine(engine))
     secret, _ = resolve_hs_secret(settings)
     verifier = TokenVerifier(settings, secret)
     app.state.token_verifier = verifier

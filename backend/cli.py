@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
 from pydantic import ValidationError
 
@@ -39,10 +41,19 @@ def _announce_dev_secret(settings: Settings) -> None:
     )
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM handler that uvicorn restores and re-raises once it has drained in-flight requests.
+
+    Without it the process would end *by* SIGTERM (status -15/143), which supervisors read as
+    a crash; a drained shutdown exits 0. Before uvicorn takes over, it simply exits.
+    """
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from backend.logs import configure_logging
+    from backend.logs import configure_logging, logging_config
     from backend.migrate import is_at_head, upgrade_to_head
 
     settings = _settings()
@@ -56,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 1
     _announce_dev_secret(settings)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -65,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
-        log_config=None,
+        log_config=logging_config(settings.log_level),
         timeout_graceful_shutdown=args.graceful_timeout,
         server_header=False,
     )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Scope
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://todo-api.dev/problems/"
@@ -137,6 +139,19 @@ class InternalError(DomainError):
     status = 500
     slug = "internal-error"
     title = "Internal Server Error"
+
+
+# RFC 3986 `pchar` minus `%`, plus `/`: everything else in a path is percent-encoded.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def problem_instance(scope: Scope) -> str:
+    """The request path as a URI reference (percent-encoded), for the problem's `instance`.
+
+    `scope["path"]` is decoded, so a request for `/api/u/tasks/%C3%A9` would otherwise put a raw
+    `é` (or a control character) into a field the contract declares `format: uri-reference`.
+    """
+    return quote(str(scope.get("path", "")), safe=_PATH_SAFE)
 
 
 def problem_body(

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
-import sys
+import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# color_message: uvicorn's copy of the message with ANSI colour codes, noise in a JSON line.
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+LOGGERS = ("todo_api", "uvicorn", "uvicorn.error")
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,12 +32,28 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+def logging_config(level: str) -> dict[str, Any]:
+    """Our loggers and uvicorn's through one JSON handler on stderr, as a dictConfig.
+
+    Given to uvicorn as `log_config`, so each `--workers` process (spawned, with fresh
+    logging) applies it too; otherwise workers would drop every access-log line.
+    """
+    logger = {"handlers": ["json"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "backend.logs.JsonFormatter"}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {name: dict(logger) for name in LOGGERS},
+    }
+
+
 def configure_logging(level: str) -> None:
-    """Route our loggers and uvicorn's through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    for name in ("todo_api", "uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.propagate = False
-        logger.setLevel(level.upper())
+    """Apply `logging_config` in this process."""
+    logging.config.dictConfig(logging_config(level))

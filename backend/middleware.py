@@ -15,10 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.errors import (
     PROBLEM_MEDIA_TYPE,
+    BadRequest,
     DomainError,
     PayloadTooLarge,
     UnsupportedMediaType,
     problem_body,
+    problem_instance,
 )
 
 access_log = logging.getLogger("todo_api.access")
@@ -115,6 +117,12 @@ class BodyGuardMiddleware:
                     UnsupportedMediaType(f"the request body must be application/json, not {shown}"),
                 )
                 return
+            # Python's json.loads also reads UTF-16/32 and UTF-8-encoded surrogates; JSON is UTF-8.
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                await _send_problem(scope, send, BadRequest("the request body is not valid UTF-8"))
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -144,7 +152,7 @@ async def _send_problem(scope: Scope, send: Send, error: DomainError) -> None:
         type_=error.type,
         title=error.title,
         detail=error.detail,
-        instance=scope.get("path"),
+        instance=problem_instance(scope),
         request_id=state.get("request_id"),
     )
     headers = [

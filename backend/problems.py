@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from backend.db import is_database_unavailable
 from backend.errors import (
@@ -24,6 +25,7 @@ from backend.errors import (
     ServiceUnavailable,
     ValidationFailed,
     problem_body,
+    problem_instance,
     problem_response,
 )
 from backend.responses import NotModified
@@ -35,7 +37,7 @@ LOCATIONS = frozenset({"body", "query", "path", "header"})
 def _render(request: Request, error: DomainError) -> Response:
     return problem_response(
         error,
-        instance=request.url.path,
+        instance=problem_instance(request.scope),
         request_id=getattr(request.state, "request_id", None),
     )
 
@@ -93,6 +95,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = NotFound(f"no resource at {request.url.path}")
     elif exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
         error = MethodNotAllowed(f"{request.method} is not supported here", headers=headers)
     elif exc.status_code == 400:
         error = BadRequest("the request body could not be read as UTF-8 JSON")
@@ -104,7 +107,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
                 type_=PROBLEM_BASE + phrase.lower().replace(" ", "-"),
                 title=phrase,
                 detail=str(exc.detail),
-                instance=request.url.path,
+                instance=problem_instance(request.scope),
                 request_id=getattr(request.state, "request_id", None),
             ),
             status_code=exc.status_code,
@@ -112,6 +115,25 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
             media_type=PROBLEM_MEDIA_TYPE,
         )
     return _render(request, error)
+
+
+# Order of the methods in an `Allow` header.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110 `Allow`).
+
+    Starlette's 405 names only the methods of the first route whose path matched, but the
+    generated router declares one route per operation, so `/tasks` would advertise GET alone.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    rank = {method: index for index, method in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(methods, key=lambda method: (rank.get(method, len(rank)), method)))
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:

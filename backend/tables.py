@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -135,3 +136,10 @@ class IdempotencyKey(SQLModel, table=True):
     response_body: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+# Set up the ORM instrumentation now, at import, not lazily on the first ORM query: the
+# repository builds rows from UPDATE ... RETURNING with `model_construct`, which reads
+# attributes through that instrumentation; a fresh worker whose first request was such an
+# update failed with AttributeError (500) until some other query configured the mappers.
+configure_mappers()

@@ -6,7 +6,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, List, Optional
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from .formats import RFC3339DateTime
 
 
 class Priority(StrEnum):
@@ -38,10 +40,10 @@ class Tag(RootModel[str]):
     root: Annotated[
         str,
         Field(
-            description='1..32 characters, no control characters, no leading or trailing whitespace.',
+            description='1..32 characters, no control characters (C0, DEL, C1), no leading or trailing\nwhitespace. The pattern spells whitespace out (space, NBSP and the Unicode space\nseparators) because `\\s` differs between regex engines.',
             max_length=32,
             min_length=1,
-            pattern='^[^\\s\\x00-\\x1F\\x7F]([^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F])?$',
+            pattern='^[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]([^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF])?$',
         ),
     ]
 
@@ -57,26 +59,26 @@ class Task(BaseModel):
     title: Annotated[
         str,
         Field(
-            description='One line of 1..200 characters, not blank, no control characters.',
+            description='One line of 1..200 characters, not blank (at least one character that is not\nwhitespace), no control characters (C0, DEL, C1).',
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F]*$',
         ),
     ]
     description: Annotated[
         Optional[str],
         Field(
-            description='Up to 1000 characters; newlines and tabs allowed, other control characters not.',
+            description='Up to 1000 characters; newlines and tabs allowed, other control characters (C0, DEL, C1) not.',
             examples=['Two litres', 'semi-skimmed'],
             max_length=1000,
-            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ]
     completed: Annotated[bool, Field(examples=[False])]
     priority: Priority
     due_at: Annotated[
-        Optional[AwareDatetime],
+        Optional[RFC3339DateTime],
         Field(
             description='When the task is due (RFC 3339 with an offset; returned in UTC).',
             examples=['2026-12-01T17:00:00Z'],
@@ -86,8 +88,8 @@ class Task(BaseModel):
         List[Tag],
         Field(description='Up to 10 distinct tags.', examples=[['work', 'urgent']], max_length=10),
     ]
-    created_at: Annotated[AwareDatetime, Field(examples=['2026-11-20T09:30:00Z'])]
-    updated_at: Annotated[AwareDatetime, Field(examples=['2026-11-21T08:00:00Z'])]
+    created_at: Annotated[RFC3339DateTime, Field(examples=['2026-11-20T09:30:00Z'])]
+    updated_at: Annotated[RFC3339DateTime, Field(examples=['2026-11-21T08:00:00Z'])]
 
 
 class TaskCreate(BaseModel):
@@ -97,26 +99,26 @@ class TaskCreate(BaseModel):
     title: Annotated[
         str,
         Field(
-            description='One line of 1..200 characters, not blank, no control characters.',
+            description='One line of 1..200 characters, not blank (at least one character that is not\nwhitespace), no control characters (C0, DEL, C1).',
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F]*$',
         ),
     ]
     description: Annotated[
         Optional[str],
         Field(
-            description='Up to 1000 characters; newlines and tabs allowed, other control characters not.',
+            description='Up to 1000 characters; newlines and tabs allowed, other control characters (C0, DEL, C1) not.',
             examples=['Two litres', 'semi-skimmed'],
             max_length=1000,
-            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
     completed: bool = False
     priority: Priority = 'medium'
     due_at: Annotated[
-        Optional[AwareDatetime],
+        Optional[RFC3339DateTime],
         Field(
             description='When the task is due (RFC 3339 with an offset; returned in UTC).',
             examples=['2026-12-01T17:00:00Z'],
@@ -140,26 +142,26 @@ class TaskReplace(BaseModel):
     title: Annotated[
         str,
         Field(
-            description='One line of 1..200 characters, not blank, no control characters.',
+            description='One line of 1..200 characters, not blank (at least one character that is not\nwhitespace), no control characters (C0, DEL, C1).',
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F]*$',
         ),
     ]
     description: Annotated[
         Optional[str],
         Field(
-            description='Up to 1000 characters; newlines and tabs allowed, other control characters not.',
+            description='Up to 1000 characters; newlines and tabs allowed, other control characters (C0, DEL, C1) not.',
             examples=['Two litres', 'semi-skimmed'],
             max_length=1000,
-            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
     completed: Optional[bool] = None
     priority: Optional[Priority] = None
     due_at: Annotated[
-        Optional[AwareDatetime],
+        Optional[RFC3339DateTime],
         Field(
             description='When the task is due (RFC 3339 with an offset; returned in UTC).',
             examples=['2026-12-01T17:00:00Z'],
@@ -178,26 +180,26 @@ class TaskUpdate(BaseModel):
     title: Annotated[
         Optional[str],
         Field(
-            description='One line of 1..200 characters, not blank, no control characters.',
+            description='One line of 1..200 characters, not blank (at least one character that is not\nwhitespace), no control characters (C0, DEL, C1).',
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF][^\\x00-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
     description: Annotated[
         Optional[str],
         Field(
-            description='Up to 1000 characters; newlines and tabs allowed, other control characters not.',
+            description='Up to 1000 characters; newlines and tabs allowed, other control characters (C0, DEL, C1) not.',
             examples=['Two litres', 'semi-skimmed'],
             max_length=1000,
-            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$',
+            pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
     completed: Optional[bool] = None
     priority: Optional[Priority] = None
     due_at: Annotated[
-        Optional[AwareDatetime],
+        Optional[RFC3339DateTime],
         Field(
             description='When the task is due (RFC 3339 with an offset; returned in UTC).',
             examples=['2026-12-01T17:00:00Z'],
@@ -262,10 +264,10 @@ class TagItem(RootModel[str]):
     root: Annotated[
         str,
         Field(
-            description='1..32 characters, no control characters, no leading or trailing whitespace.',
+            description='1..32 characters, no control characters (C0, DEL, C1), no leading or trailing\nwhitespace. The pattern spells whitespace out (space, NBSP and the Unicode space\nseparators) because `\\s` differs between regex engines.',
             max_length=32,
             min_length=1,
-            pattern='^[^\\s\\x00-\\x1F\\x7F]([^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F])?$',
+            pattern='^[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]([^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF])?$',
         ),
     ]
 

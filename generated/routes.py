@@ -10,9 +10,10 @@ including the handler dependencies captured by `build_router`.
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import StringConstraints
 from typing_extensions import Annotated
 
+from .formats import RFC3339DateTime
 from .handlers import HealthHandlers, TasksHandlers
 from .models import (
     Health,
@@ -85,7 +86,7 @@ def build_router(
                     StringConstraints(
                         min_length=1,
                         max_length=32,
-                        pattern='^[^\\s\\x00-\\x1F\\x7F]([^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F])?$',
+                        pattern='^[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF]([^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF])?$',
                     ),
                 ]
             ]
@@ -95,8 +96,8 @@ def build_router(
         q: Annotated[
             str | None, Query(min_length=1, max_length=200, pattern='^[^\\x00-\\x1F\\x7F]+$')
         ] = None,
-        due_before: Annotated[AwareDatetime | None, Query()] = None,
-        due_after: Annotated[AwareDatetime | None, Query()] = None,
+        due_before: Annotated[RFC3339DateTime | None, Query()] = None,
+        due_after: Annotated[RFC3339DateTime | None, Query()] = None,
         sort: Annotated[SortField, Query()] = SortField('created_at'),
         order: Annotated[SortOrder | None, Query()] = None,
         skip: Annotated[int, Query(ge=0, le=1000000000)] = 0,

@@ -44,7 +44,10 @@ def migrated_postgres() -> str | None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, migrated_postgres: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    migrated_postgres: str | None,
 ) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path / "todo.db"

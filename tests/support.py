@@ -88,7 +88,9 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str], workdir: Path, *, workers: int = 1, timeout: float = 30.0) -> LiveServer:
+def start_server(
+    env: dict[str, str], workdir: Path, *, workers: int = 1, timeout: float = 30.0
+) -> LiveServer:
     """`todo-api serve` in a subprocess on a free loopback port, waited on until healthy."""
     port = free_port()
     log_path = workdir / f"server-{port}.log"
@@ -96,7 +98,16 @@ def start_server(env: dict[str, str], workdir: Path, *, workers: int = 1, timeou
     full_env = {**os.environ, **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [executable, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            [
+                executable,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             cwd=workdir,
             env=full_env,
             stdout=log,

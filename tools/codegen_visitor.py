@@ -16,6 +16,9 @@ from typing import Any
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 LOCATION_CLASS = {"path": "Path", "query": "Query", "header": "Header"}
+# Types whose validation is stricter than the handler-facing type (see templates/formats.jinja2):
+# routers validate with the former, handler interfaces receive the latter.
+VALIDATED_TYPES = {"AwareDatetime": "RFC3339DateTime"}
 
 
 def _resolve(spec: dict[str, Any], node: Any) -> Any:
@@ -116,12 +119,13 @@ def _parameter(spec: dict[str, Any], raw: Any, models: set[str]) -> dict[str, An
     if python_name != param["name"]:
         options.insert(0, f"alias={param['name']!r}")
     marker = f"{LOCATION_CLASS[location]}({', '.join(options)})"
+    validated = VALIDATED_TYPES.get(type_, type_)
     if required:
-        annotation, value_type, default_code = f"Annotated[{type_}, {marker}]", type_, None
+        annotation, value_type, default_code = f"Annotated[{validated}, {marker}]", type_, None
     elif default is not None:
-        annotation, value_type, default_code = f"Annotated[{type_}, {marker}]", type_, default
+        annotation, value_type, default_code = f"Annotated[{validated}, {marker}]", type_, default
     else:
-        annotation = f"Annotated[{type_} | None, {marker}]"
+        annotation = f"Annotated[{validated} | None, {marker}]"
         value_type, default_code = f"{type_} | None", "None"
     return {
         "name": python_name,
@@ -189,7 +193,10 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
             operation = item[method]
             tags = operation.get("tags") or ["default"]
             params = [
-                _parameter(spec, raw, models) for raw in [*shared, *operation.get("parameters", [])]
+                _parameter(spec, raw, models)
+                for raw in [*shared, *operation.get("parameters", [])]
+                # Parameters the middleware consumes never reach routes or handlers.
+                if _resolve(spec, raw).get("x-handled-by") != "middleware"
             ]
             body = _body(spec, operation, models)
             if body is not None:
@@ -223,6 +230,29 @@ def _interface_name(tag: str) -> str:
     return (
         "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", tag) if part) + "Handlers"
     )
+
+
+_PYDANTIC_IMPORT = re.compile(r"^from pydantic import (?P<names>[A-Za-z0-9_, ]+)$", re.MULTILINE)
+
+
+def use_validated_types(models_source: str) -> str:
+    """models.py with VALIDATED_TYPES swapped in (datamodel-code-generator emits pydantic's own).
+
+    datamodel-code-generator runs before any visitor and has no hook for a custom type per
+    format, so `tools.regen` passes its output through this.
+    """
+    for lax, strict in VALIDATED_TYPES.items():
+        word = re.compile(rf"\b{lax}\b")
+        if not word.search(models_source):
+            continue
+        match = _PYDANTIC_IMPORT.search(models_source)
+        if match is None or lax not in match["names"].split(", "):
+            raise ValueError(f"models.py uses {lax}, not imported by one `from pydantic import`")
+        names = [name for name in match["names"].split(", ") if name != lax]
+        imports = f"from pydantic import {', '.join(names)}\n\nfrom .formats import {strict}"
+        body = word.sub(strict, models_source[match.end() :])
+        models_source = models_source[: match.start()] + imports + body
+    return models_source
 
 
 def visit(parser: Any, model_path: Path) -> dict[str, object]:

@@ -61,8 +61,9 @@ def _executable(name: str) -> str:
 
 
 def _migrate(env: dict[str, str]) -> None:
-    result = subprocess.run([_executable("todo-api"), "migrate"], env=env, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [_executable("todo-api"), "migrate"], env=env, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         sys.exit(f"fuzz: `todo-api migrate` failed:\n{result.stdout}{result.stderr}")
 
@@ -74,7 +75,9 @@ def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [_executable("todo-api"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
@@ -107,21 +110,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fuzz a live todo-api server with schemathesis (all checks, all phases).",
         epilog="Arguments after `--` go to `schemathesis run` unchanged.",
     )
-    parser.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES,
-                        help=f"test cases per operation and phase (default {DEFAULT_MAX_EXAMPLES})")
-    parser.add_argument("--max-time", type=int, default=DEFAULT_MAX_TIME,
-                        help=f"time budget of the schemathesis run in seconds (default {DEFAULT_MAX_TIME})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"random seed; the same seed replays the same run (default {DEFAULT_SEED})")
-    parser.add_argument("--workers", default="1", help="concurrent schemathesis workers (default 1)")
-    parser.add_argument("--phases", default=PHASES, help=f"comma-separated phases (default {PHASES})")
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=DEFAULT_MAX_EXAMPLES,
+        help=f"test cases per operation and phase (default {DEFAULT_MAX_EXAMPLES})",
+    )
+    parser.add_argument(
+        "--max-time",
+        type=int,
+        default=DEFAULT_MAX_TIME,
+        help=f"time budget of the schemathesis run in seconds (default {DEFAULT_MAX_TIME})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"random seed; the same seed replays the same run (default {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--workers", default="1", help="concurrent schemathesis workers (default 1)"
+    )
+    parser.add_argument(
+        "--phases", default=PHASES, help=f"comma-separated phases (default {PHASES})"
+    )
     parser.add_argument("--checks", default="all", help="comma-separated checks (default all)")
-    parser.add_argument("--user-id", default=None,
-                        help="subject of the minted token (default: a fresh fuzz-<hex> per run)")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
-                        help="PostgreSQL URL to fuzz against (default $DATABASE_URL; unset: temp SQLite)")
-    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
-                        help="where the JUnit report and the server log go (default reports/fuzz)")
+    parser.add_argument(
+        "--user-id",
+        default=None,
+        help="subject of the minted token (default: a fresh fuzz-<hex> per run)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="PostgreSQL URL to fuzz against (default $DATABASE_URL; unset: temp SQLite)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help="where the JUnit report and the server log go (default reports/fuzz)",
+    )
     return parser
 
 
@@ -130,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     extra: list[str] = []
     if "--" in argv:
         split = argv.index("--")
-        argv, extra = argv[:split], argv[split + 1:]
+        argv, extra = argv[:split], argv[split + 1 :]
     args = build_parser().parse_args(argv)
 
     report_dir: Path = args.report_dir.resolve()
@@ -149,7 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             "TODO_ENV": "production",
             "LOG_LEVEL": "WARNING",
         }
-        for name in ("BETTER_AUTH_URL", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "CORS_ORIGINS"):
+        for name in (
+            "BETTER_AUTH_URL",
+            "JWT_JWKS_URL",
+            "JWT_ISSUER",
+            "JWT_AUDIENCE",
+            "CORS_ORIGINS",
+        ):
             server_env.pop(name, None)
         if args.database_url:
             _migrate(server_env)
@@ -157,29 +192,54 @@ def main(argv: list[str] | None = None) -> int:
         log_path = report_dir / "server.log"
         with running_server(server_env, log_path) as server:
             command = [
-                _executable("schemathesis"), "--config-file", str(CONFIG),
-                "run", str(CONTRACT),
-                "--url", server.base_url,
-                "--checks", args.checks,
-                "--phases", args.phases,
-                "--max-examples", str(args.max_examples),
-                "--max-time", str(args.max_time),
-                "--seed", str(args.seed),
-                "--workers", str(args.workers),
-                "--report", "junit",
-                "--report-dir", str(report_dir),
+                _executable("schemathesis"),
+                "--config-file",
+                str(CONFIG),
+                "run",
+                str(CONTRACT),
+                "--url",
+                server.base_url,
+                "--checks",
+                args.checks,
+                "--phases",
+                args.phases,
+                "--max-examples",
+                str(args.max_examples),
+                "--max-time",
+                str(args.max_time),
+                "--seed",
+                str(args.seed),
+                "--workers",
+                str(args.workers),
+                "--report",
+                "junit",
+                "--report-junit-path",
+                str(report_dir / "junit.xml"),
                 *extra,
             ]
-            fuzz_env = {**os.environ, "TODO_FUZZ_TOKEN": token, "TODO_FUZZ_USER_ID": user_id}
+            fuzz_env = {
+                **os.environ,
+                "TODO_FUZZ_TOKEN": token,
+                "TODO_FUZZ_USER_ID": user_id,
+                "SCHEMATHESIS_HOOKS": "tools.fuzz_hooks",
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+                ),
+            }
             where = "PostgreSQL" if args.database_url else "a temporary SQLite file"
-            print(f"fuzz: server {server.base_url} on {where}; user {user_id}; seed {args.seed}",
-                  flush=True)
+            print(
+                f"fuzz: server {server.base_url} on {where}; user {user_id}; seed {args.seed}",
+                flush=True,
+            )
             started = time.monotonic()
             status = subprocess.run(command, env=fuzz_env, cwd=ROOT, check=False).returncode
             elapsed = time.monotonic() - started
     junit = report_dir / "junit.xml"
-    print(f"fuzz: schemathesis exited with {status} after {elapsed:.0f} s; "
-          f"JUnit report {junit}; server log {log_path}", flush=True)
+    print(
+        f"fuzz: schemathesis exited with {status} after {elapsed:.0f} s; "
+        f"JUnit report {junit}; server log {log_path}",
+        flush=True,
+    )
     return status
 
 

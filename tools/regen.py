@@ -5,6 +5,9 @@
 
 Generation is byte-for-byte deterministic: pinned fastapi-code-generator, black and isort
 (pyproject.toml's dev extra), no timestamp, and formatting settings read from pyproject.toml.
+generated/ts/api.d.ts (TypeScript types for the front end, tools.ts_types) is written and
+compared too where the Node tools are installed (`npm ci --prefix tools`); elsewhere regen says
+so and leaves the .ts files alone.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from tools import ts_types
+from tools.codegen_visitor import use_validated_types
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
 GENERATED = ROOT / "generated"
 TEMPLATES = ROOT / "tools" / "templates"
 VISITOR = ROOT / "tools" / "codegen_visitor.py"
-# Files under generated/ that other tools own (TypeScript types are written by tools.ts_types).
+# Files under generated/ that only the Node tools can produce (tools.ts_types): compared and
+# written only where those tools are installed.
 FOREIGN_SUFFIXES = (".ts",)
 
 
@@ -49,23 +56,25 @@ def generate_into(output_dir: Path, contract: Path = CONTRACT) -> None:
                 use_annotated=True,
                 python_version=PythonVersion.PY_311,
             )
+        models = output_dir / "models.py"
+        models.write_text(use_validated_types(models.read_text(encoding="utf-8")), encoding="utf-8")
     finally:
         os.chdir(previous)
 
 
-def _python_files(directory: Path) -> set[str]:
+def _python_files(directory: Path, skip: tuple[str, ...] = FOREIGN_SUFFIXES) -> set[str]:
     return {
         str(path.relative_to(directory))
         for path in directory.rglob("*")
         if path.is_file()
         and "__pycache__" not in path.parts
-        and not path.name.endswith(FOREIGN_SUFFIXES)
+        and not (skip and path.name.endswith(skip))
     }
 
 
-def drift(fresh: Path, current: Path) -> list[str]:
+def drift(fresh: Path, current: Path, skip: tuple[str, ...] = FOREIGN_SUFFIXES) -> list[str]:
     """Describe every file that differs between a fresh generation and generated/."""
-    fresh_files, current_files = _python_files(fresh), _python_files(current)
+    fresh_files, current_files = _python_files(fresh, skip), _python_files(current, skip)
     problems = [f"missing from generated/: {name}" for name in sorted(fresh_files - current_files)]
     problems += [
         f"not produced by the contract: generated/{name}"
@@ -79,6 +88,19 @@ def drift(fresh: Path, current: Path) -> list[str]:
     return problems
 
 
+def _generate_types(fresh: Path) -> tuple[str, ...]:
+    """Add the TypeScript types to `fresh` when possible; the suffixes to leave out otherwise."""
+    reason = ts_types.unavailable_reason()
+    if reason is not None:
+        print(
+            f"TypeScript types skipped (generated/ts/ not written or checked): {reason}",
+            file=sys.stderr,
+        )
+        return FOREIGN_SUFFIXES
+    ts_types.generate(fresh / ts_types.RELATIVE_OUTPUT)
+    return ()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="todo-regen-") as tmp:
         fresh = Path(tmp) / "generated"
         generate_into(fresh)
+        skip = _generate_types(fresh)
         if args.check:
             problems = (
-                drift(fresh, GENERATED) if GENERATED.exists() else ["generated/ does not exist"]
+                drift(fresh, GENERATED, skip)
+                if GENERATED.exists()
+                else ["generated/ does not exist"]
             )
             if problems:
                 print("generated/ is out of date with specs/api/openapi.yaml:", file=sys.stderr)
@@ -102,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             print("generated/ matches specs/api/openapi.yaml")
             return 0
         GENERATED.mkdir(exist_ok=True)
-        for name in _python_files(GENERATED) - _python_files(fresh):
+        for name in _python_files(GENERATED, skip) - _python_files(fresh, skip):
             (GENERATED / name).unlink()
-        for name in _python_files(fresh):
+        for name in _python_files(fresh, skip):
             target = GENERATED / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(fresh / name, target)
-        print(f"regenerated {len(_python_files(fresh))} files in generated/")
+        print(f"regenerated {len(_python_files(fresh, skip))} files in generated/")
         return 0
 
 

@@ -12,6 +12,8 @@ import base64
 import binascii
 import json
 import re
+import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
@@ -34,6 +36,19 @@ from .policy import (
 _SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
 _SEGMENT_NAMES: Final = ("header", "payload", "signature")
 _NUMERIC_CLAIMS: Final = ("exp", "nbf", "iat")
+# Verified tokens remembered per process. Clients send the same token for its whole life, and a
+# signature check (PyJWT's parsing + HMAC or Ed25519) costs more than the rest of a small request.
+VERIFIED_CACHE_SIZE: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What a successful verification established; valid while `exp` and the key still hold."""
+
+    subject: str
+    expires_at: float
+    key: bytes | PublicKey
+    kid: str | None  # JWKS key id (None for the shared secret)
 
 
 class TokenVerifier:
@@ -70,6 +85,7 @@ class TokenVerifier:
                 "enforce_minimum_key_length": True,
             }
         )
+        self._verified: dict[str, _Verified] = {}
 
     @property
     def hs_algorithms(self) -> tuple[str, ...]:
@@ -83,6 +99,9 @@ class TokenVerifier:
             raise Unauthorized(f"token is larger than {MAX_TOKEN_BYTES} bytes")
         if not token.isascii():
             raise Unauthorized("token contains non-ASCII characters")
+        remembered = self._verified.get(token)
+        if remembered is not None and await self._still_valid(token, remembered):
+            return remembered.subject
         header = _read_header(token)
         key, algorithms = await self._select_key(header)
         try:
@@ -96,7 +115,35 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(_describe(exc)) from exc
-        return _subject(claims)
+        subject = _subject(claims)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]  # oldest first
+        kid = None if key is self._hs_secret else header.get("kid")
+        self._verified[token] = _Verified(subject, float(claims["exp"]), key, kid)
+        return subject
+
+    async def _still_valid(self, token: str, remembered: _Verified) -> bool:
+        """A remembered token passes only while unexpired and its JWKS key is the one it had.
+
+        The key is looked up exactly as on a first verification, so a key dropped from the
+        JWKS (after the cache TTL) rejects the token with the same error; a re-fetched key
+        set (new key objects) sends the token through full verification again.
+        """
+        if remembered.expires_at <= time.time() - self._leeway:  # PyJWT's own exp rule
+            del self._verified[token]
+            return False
+        if remembered.kid is None:
+            return True
+        assert self._jwks is not None
+        try:
+            entry = await self._jwks.get_key(remembered.kid)
+        except Exception:
+            self._verified.pop(token, None)
+            raise
+        if entry.key is not remembered.key:
+            self._verified.pop(token, None)
+            return False
+        return True
 
     async def prefetch_keys(self) -> bool:
         """Warm the JWKS cache (e.g. at start-up); False if the JWKS endpoint did not answer."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel
 
 from backend.auth import CurrentUserId
 from backend.db import SessionDep
@@ -41,7 +41,20 @@ DEFAULT_DESCENDING = {
     "due_at": False,
 }
 COMPLETED_FILTER = {"all": None, "pending": False, "completed": True}
-Body = TypeVar("Body", bound=BaseModel)
+
+
+def _boolean_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, field in model.model_fields.items()
+        if field.annotation in (bool, bool | None)
+    )
+
+
+# Fields whose contract type is boolean, per request body model.
+BOOLEAN_FIELDS: dict[type[BaseModel], frozenset[str]] = {
+    model: _boolean_fields(model) for model in (TaskCreate, TaskReplace, TaskUpdate, TaskCompletion)
+}
 
 
 class TaskHandlers:
@@ -104,7 +117,7 @@ class TaskHandlers:
     async def create_task(
         self, *, user_id: str, body: TaskCreate, idempotency_key: str | None
     ) -> Task:
-        body = await self._strict(TaskCreate)
+        await self._require_json_types(TaskCreate)
         values = column_values(body, only_sent=False)
         if idempotency_key is not None:
             # warnings=False: generated defaults are plain strings ('medium'), not enum members;
@@ -137,18 +150,28 @@ class TaskHandlers:
         self._created_headers(task.id, etag_of(row))
         return task
 
-    async def _strict(self, model: type[Body]) -> Body:
-        """The JSON body validated in pydantic's strict JSON mode.
+    async def _require_json_types(self, model: type[BaseModel]) -> None:
+        """422 for a boolean sent as anything but JSON true/false, or an object sent as null.
 
-        FastAPI validates the decoded JSON in lax Python mode, where "yes" and 1 pass as
-        booleans and numbers as date-times; the contract's types are JSON types.
+        FastAPI validates the decoded JSON in pydantic's lax mode, where "yes", "on" and 1
+        pass as booleans; the contract's `type: boolean` means JSON's true and false only.
         """
-        try:
-            return model.model_validate_json(await self._request.body(), strict=True)
-        except ValidationError as exc:
+        if not await self._request.body():
+            return
+        document: Any = await self._request.json()  # decoded (and cached) by FastAPI already
+        if document is None:
             raise RequestValidationError(
-                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-            ) from None
+                [{"type": "model_type", "loc": ("body",), "msg": "Input should be an object"}]
+            )
+        if not isinstance(document, dict):
+            return  # FastAPI has already rejected anything else
+        errors = [
+            {"type": "bool_type", "loc": ("body", name), "msg": "Input should be a valid boolean"}
+            for name, value in document.items()
+            if name in BOOLEAN_FIELDS[model] and value is not None and not isinstance(value, bool)
+        ]
+        if errors:
+            raise RequestValidationError(errors)
 
     def _created_headers(self, task_id: int, etag: str) -> None:
         self._response.headers["Location"] = f"{self._request.url.path.rstrip('/')}/{task_id}"
@@ -175,7 +198,7 @@ class TaskHandlers:
     async def _update(
         self, task_id: int, body: TaskReplace | TaskUpdate, if_match: str | None
     ) -> Task:
-        body = await self._strict(type(body))
+        await self._require_json_types(type(body))
         changes = column_values(body, only_sent=True)
         row = await self._repository.update(task_id, changes, if_match_condition(if_match, task_id))
         self._response.headers["ETag"] = etag_of(row)
@@ -184,8 +207,7 @@ class TaskHandlers:
     async def complete_task(
         self, *, user_id: str, task_id: int, if_match: str | None, body: TaskCompletion | None
     ) -> Task:
-        if body is not None or await self._request.body():
-            body = await self._strict(TaskCompletion)  # a sent `null` is not an object
+        await self._require_json_types(TaskCompletion)
         completed = None if body is None else body.completed
         row = await self._repository.set_completed(
             task_id, completed, if_match_condition(if_match, task_id)

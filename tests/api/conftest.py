@@ -42,6 +42,8 @@ async def both_clients(
             app = create_app(make_settings(url))
             await stack.enter_async_context(app.router.lifespan_context(app))
             clients[name] = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+                )
             )
         yield clients

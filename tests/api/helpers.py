@@ -35,7 +35,8 @@ async def snapshot(client: httpx.AsyncClient, *users: User) -> dict[str, list[di
     state = {}
     for user in users:
         response = await client.get(
-            user.tasks, params={"limit": 1000, "sort": "created_at", "order": "asc"},
+            user.tasks,
+            params={"limit": 1000, "sort": "created_at", "order": "asc"},
             headers=user.headers,
         )
         assert response.status_code == 200, response.text

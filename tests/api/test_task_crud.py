@@ -1,4 +1,4 @@
-"""Create, read, replace, update, complete and delete one task, as the contract says, on every database."""
+"""Create, read, replace, update, complete and delete a task as the contract says."""
 
 from __future__ import annotations
 
@@ -50,9 +50,7 @@ async def test_create_with_every_field_returns_due_at_in_utc(
 async def test_create_accepts_the_limits(client: httpx.AsyncClient, alice: User) -> None:
     """200-character titles, 1000-character descriptions, 10 tags of 32 characters, unicode."""
     tags = [f"{index}".ljust(32, "t") for index in range(10)]
-    task = await create(
-        client, alice, title="é" * 199 + "😀", description="d" * 1000, tags=tags
-    )
+    task = await create(client, alice, title="é" * 199 + "😀", description="d" * 1000, tags=tags)
     assert len(task["title"]) == 200 and len(task["description"]) == 1000
     assert task["tags"] == tags
     assert await get(client, alice, task["id"]) == task
@@ -70,7 +68,9 @@ async def test_put_requires_title_and_keeps_omitted_fields(
     task = await create(client, alice, **FULL)
     before = await snapshot(client, alice)
 
-    missing = await client.put(alice.task(task["id"]), json={"priority": "low"}, headers=alice.headers)
+    missing = await client.put(
+        alice.task(task["id"]), json={"priority": "low"}, headers=alice.headers
+    )
     assert_problem(missing, 422)
     assert any(issue["field"] == "title" for issue in missing.json()["errors"])
     assert await snapshot(client, alice) == before
@@ -149,7 +149,9 @@ async def test_null_for_a_required_field_is_422_and_changes_nothing(
     body: dict[str, Any] = {field: None}
     if method == "PUT" and field != "title":
         body["title"] = "Renamed"
-    response = await client.request(method, alice.task(task["id"]), json=body, headers=alice.headers)
+    response = await client.request(
+        method, alice.task(task["id"]), json=body, headers=alice.headers
+    )
     problem = assert_problem(response, 422)
     assert [issue["field"] for issue in problem["errors"]] == [field]
     assert await snapshot(client, alice) == before

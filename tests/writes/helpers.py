@@ -30,7 +30,6 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
         "DB_POOL_TIMEOUT_SECONDS": "5",
         "DB_CONNECT_TIMEOUT_SECONDS": "5",
         "DB_STATEMENT_TIMEOUT_MS": "10000",
-        "MAX_BODY_BYTES": str(64 * 1024),
     }
     env.update(overrides)
     return env

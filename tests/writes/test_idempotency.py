@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -15,8 +14,8 @@ from fastapi import FastAPI
 
 from backend.repository import delete_expired_keys
 from backend.tables import IdempotencyKey
-from tests.support import User
-from tests.writes.helpers import assert_problem, libpq, pg_scalar, running_server, server_env
+from tests.support import LiveServer, User
+from tests.writes.helpers import assert_problem, libpq, pg_scalar
 
 BODY = {"title": "Pay rent", "priority": "high", "tags": ["home"]}
 
@@ -126,7 +125,9 @@ async def test_malformed_key_is_a_validation_problem(
     assert await _count(client, alice) == 0
 
 
-async def test_expired_key_is_reusable(client: httpx.AsyncClient, app: FastAPI, alice: User) -> None:
+async def test_expired_key_is_reusable(
+    client: httpx.AsyncClient, app: FastAPI, alice: User
+) -> None:
     headers = {**alice.headers, "Idempotency-Key": "old-key"}
     first = await client.post(alice.tasks, json=BODY, headers=headers)
     assert first.status_code == 201
@@ -169,14 +170,6 @@ async def test_delete_expired_keys_removes_only_expired_ones_in_batches(
 # -- concurrency through a real server --------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'todo.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 async def _post_many(
     base_url: str, user: User, bodies: list[dict[str, object]], key: str
 ) -> list[httpx.Response]:
@@ -184,7 +177,9 @@ async def _post_many(
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as http:
         headers = {**user.headers, "Idempotency-Key": key}
         return list(
-            await asyncio.gather(*(http.post(user.tasks, json=body, headers=headers) for body in bodies))
+            await asyncio.gather(
+                *(http.post(user.tasks, json=body, headers=headers) for body in bodies)
+            )
         )
 
 
@@ -197,28 +192,24 @@ async def _stored(base_url: str, user: User) -> list[dict[str, object]]:
 
 
 async def test_twenty_concurrent_creates_with_one_key_make_one_task(
-    server_database: str, tmp_path: Path, alice: User
+    live_server: LiveServer, carol: User
 ) -> None:
-    env = server_env(server_database, DB_POOL_SIZE="25", LOG_LEVEL="WARNING")
-    with running_server(env, tmp_path) as server:
-        responses = await _post_many(server.base_url, alice, [BODY] * 20, "race-1")
-        assert [r.status_code for r in responses] == [201] * 20, [r.text for r in responses]
-        assert len({r.json()["id"] for r in responses}) == 1
-        assert len({r.headers["location"] for r in responses}) == 1
-        stored = await _stored(server.base_url, alice)
+    responses = await _post_many(live_server.base_url, carol, [BODY] * 20, "race-1")
+    assert [r.status_code for r in responses] == [201] * 20, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len({r.headers["location"] for r in responses}) == 1
+    stored = await _stored(live_server.base_url, carol)
     assert [task["id"] for task in stored] == [responses[0].json()["id"]]
 
 
 async def test_concurrent_creates_with_one_key_and_two_bodies(
-    server_database: str, tmp_path: Path, alice: User
+    live_server: LiveServer, carol: User
 ) -> None:
     """Whichever body wins the key, requests with the other body are refused with 422."""
-    env = server_env(server_database, DB_POOL_SIZE="25", LOG_LEVEL="WARNING")
     other = {"title": "Pay gas"}
     bodies: list[dict[str, object]] = [BODY, other] * 8
-    with running_server(env, tmp_path) as server:
-        responses = await _post_many(server.base_url, alice, bodies, "race-2")
-        stored = await _stored(server.base_url, alice)
+    responses = await _post_many(live_server.base_url, carol, bodies, "race-2")
+    stored = await _stored(live_server.base_url, carol)
     assert len(stored) == 1
     winner = stored[0]
     for body, response in zip(bodies, responses, strict=True):
@@ -229,7 +220,7 @@ async def test_concurrent_creates_with_one_key_and_two_bodies(
 
 
 async def test_concurrent_duplicates_wait_for_the_first_claim(
-    pg_url: str, tmp_path: Path, alice: User
+    pg_server: LiveServer, migrated_postgres: str, carol: User
 ) -> None:
     """All 20 requests are provably in flight at once, blocked behind the first one's claim.
 
@@ -237,25 +228,25 @@ async def test_concurrent_duplicates_wait_for_the_first_claim(
     19 then wait on that claim (ON CONFLICT). Only when all 20 are seen waiting in
     pg_stat_activity is the lock released.
     """
-    env = server_env(pg_url, DB_POOL_SIZE="25", LOG_LEVEL="WARNING")
-    with running_server(env, tmp_path) as server:
-        with psycopg.connect(libpq(pg_url)) as blocker:
-            blocker.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
-            burst = asyncio.create_task(_post_many(server.base_url, alice, [BODY] * 20, "race-3"))
-            waiting = 0
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and waiting < 20:
-                await asyncio.sleep(0.05)
-                waiting = pg_scalar(
-                    pg_url,
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> %s",
-                    (blocker.info.backend_pid,),
-                )
-            assert waiting == 20, f"only {waiting} of 20 requests reached the database together"
-            blocker.rollback()
-        responses = await burst
-        assert [r.status_code for r in responses] == [201] * 20, [r.text for r in responses]
-        assert len({r.json()["id"] for r in responses}) == 1
-    assert pg_scalar(pg_url, "SELECT count(*) FROM tasks") == 1
-    assert pg_scalar(pg_url, "SELECT count(*) FROM idempotency_keys") == 1
+    url = migrated_postgres
+    with psycopg.connect(libpq(url)) as blocker:
+        blocker.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
+        burst = asyncio.create_task(_post_many(pg_server.base_url, carol, [BODY] * 20, "race-3"))
+        waiting = 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and waiting < 20:
+            await asyncio.sleep(0.05)
+            waiting = pg_scalar(
+                url,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> %s",
+                (blocker.info.backend_pid,),
+            )
+        assert waiting == 20, f"only {waiting} of 20 requests reached the database together"
+        blocker.rollback()
+    responses = await burst
+    assert [r.status_code for r in responses] == [201] * 20, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert pg_scalar(url, "SELECT count(*) FROM tasks WHERE user_id = %s", (carol.id,)) == 1
+    keys = pg_scalar(url, "SELECT count(*) FROM idempotency_keys WHERE user_id = %s", (carol.id,))
+    assert keys == 1

@@ -1,0 +1,346 @@
+"""Bad input of every kind gets the contract's problem+json 4xx, never a 500, never a write.
+
+Each test stores tasks for alice and bob first, sends a batch of bad requests, and after every
+one of them checks the problem document and that the stored data is exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.api.helpers import assert_problem, create, snapshot
+from tests.support import User
+
+FULL = {
+    "title": "Original title",
+    "description": "Original\ndescription",
+    "priority": "high",
+    "due_at": "2026-12-01T17:00:00Z",
+    "tags": ["work", "home"],
+}
+# C0 controls and DEL; a description may hold tab, newline and carriage return.
+CONTROLS = [chr(code) for code in (*range(0x20), 0x7F)]
+DESCRIPTION_ALLOWED = {"\t", "\n", "\r"}
+LONG = "x" * 10_000
+
+Reject = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def reject(client: httpx.AsyncClient, alice: User, bob: User) -> AsyncIterator[Reject]:
+    """Store some tasks; yield a function that sends one bad request (as alice) and checks it.
+
+    After each request alice's tasks must be unchanged; at the end, bob's as well.
+    """
+    await create(client, alice, **FULL)
+    await create(client, alice, title="second")
+    await create(client, bob, title="bob's own")
+    before = await snapshot(client, alice, bob)
+
+    async def send(
+        method: str,
+        url: str,
+        status: int = 422,
+        *,
+        field: str | None = None,
+        location: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        response = await client.request(
+            method, url, headers={**alice.headers, **(headers or {})}, **kwargs
+        )
+        what = (method, url[:80], str(kwargs)[:200])
+        assert response.status_code == status, (what, response.status_code, response.text)
+        problem = assert_problem(response, status)
+        issues = problem.get("errors", [])
+        if field is not None:
+            assert any(
+                issue["field"] == field or issue["field"].startswith(f"{field}.")
+                for issue in issues
+            ), (what, issues)
+        if location is not None:
+            assert issues and all(issue["location"] == location for issue in issues), (what, issues)
+        assert await snapshot(client, alice) == {alice.id: before[alice.id]}, what
+        return problem
+
+    yield send
+    assert await snapshot(client, alice, bob) == before
+
+
+def task_url(user: User, task_id: int | str = 1) -> str:
+    return user.task(task_id)
+
+
+def body_operations(user: User) -> list[tuple[str, str]]:
+    """Every operation that takes a JSON body, on alice's first task where it needs one."""
+    return [
+        ("POST", user.tasks),
+        ("PUT", task_url(user)),
+        ("PATCH", task_url(user)),
+        ("PATCH", task_url(user) + "/complete"),
+    ]
+
+
+# -- path --------------------------------------------------------------------------------------
+
+BAD_TASK_IDS = ["abc", "0", "-1", str(2**63), str(2**63 + 1), str(2**64), "9" * 40, "1.5",
+                "1e3", "0x10", "%00", "1%00", quote("\u0661"), "true", "%20"]  # fmt: skip
+
+
+async def test_bad_task_ids_are_422_for_every_operation(reject: Reject, alice: User) -> None:
+    for raw in BAD_TASK_IDS:
+        url = f"{alice.tasks}/{raw}"
+        for method, suffix, body in [
+            ("GET", "", None),
+            ("PUT", "", {"title": "x"}),
+            ("PATCH", "", {"title": "x"}),
+            ("DELETE", "", None),
+            ("PATCH", "/complete", None),
+        ]:
+            await reject(method, url + suffix, json=body, field="task_id", location="path")
+
+
+async def test_the_largest_int64_task_id_is_a_plain_404(reject: Reject, alice: User) -> None:
+    for method, body in [("GET", None), ("PUT", {"title": "x"}), ("DELETE", None)]:
+        await reject(method, alice.task(2**63 - 1), 404, json=body)
+
+
+# -- query -------------------------------------------------------------------------------------
+
+BAD_QUERIES: list[tuple[str, str]] = [
+    ("status=bogus", "status"),
+    ("status=ALL", "status"),
+    ("status=", "status"),
+    ("priority=urgent", "priority"),
+    ("priority=High", "priority"),
+    ("sort=id", "sort"),
+    ("sort=title;drop", "sort"),
+    ("order=up", "order"),
+    ("q=", "q"),
+    ("q=" + "x" * 201, "q"),
+    ("q=" + LONG, "q"),
+    ("tag=", "tag"),
+    ("tag=" + "t" * 33, "tag"),
+    ("tag=%20lead", "tag"),
+    ("&".join(f"tag=t{index}" for index in range(11)), "tag"),
+    ("due_before=2026-01-01T00:00:00", "due_before"),
+    ("due_before=2026-01-01", "due_before"),
+    ("due_before=now", "due_before"),
+    ("due_before=1700000000", "due_before"),
+    ("due_before=0001-01-01T00:00:00%2B14:00", "due_before"),
+    ("due_before=9999-12-31T23:59:59-14:00", "due_before"),
+    ("due_after=2026-01-01T00:00:00", "due_after"),
+    ("due_after=2026-13-01T00:00:00Z", "due_after"),
+    ("due_after=0001-01-01T00:00:00%2B14:00", "due_after"),
+    ("due_after=9999-12-31T23:59:59-14:00", "due_after"),
+    ("skip=-1", "skip"),
+    ("skip=abc", "skip"),
+    ("skip=" + "9" * 30, "skip"),
+    ("limit=0", "limit"),
+    ("limit=1001", "limit"),
+    ("limit=1.5", "limit"),
+]
+
+
+async def test_bad_query_parameters_are_422_naming_the_parameter(
+    reject: Reject, alice: User
+) -> None:
+    for query, parameter in BAD_QUERIES:
+        await reject("GET", f"{alice.tasks}?{query}", field=parameter, location="query")
+
+
+async def test_control_characters_in_q_and_tag_are_422(reject: Reject, alice: User) -> None:
+    for char in CONTROLS:
+        for parameter in ("q", "tag"):
+            await reject(
+                "GET", alice.tasks, params={parameter: f"a{char}b"}, field=parameter,
+                location="query",
+            )  # fmt: skip
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+# (body, the field the problem must name) for create; PUT and PATCH reuse them with a title.
+BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
+    ({"title": ""}, "title"),
+    ({"title": " "}, "title"),
+    ({"title": "   \u3000 "}, "title"),
+    ({"title": "\u00a0"}, "title"),
+    ({"title": "x" * 201}, "title"),
+    ({"title": LONG}, "title"),
+    ({"title": 123}, "title"),
+    ({"title": ["x"]}, "title"),
+    ({"title": {"text": "x"}}, "title"),
+    ({"title": True}, "title"),
+    ({"title": "ok", "description": "d" * 1001}, "description"),
+    ({"title": "ok", "description": LONG}, "description"),
+    ({"title": "ok", "description": 5}, "description"),
+    ({"title": "ok", "completed": "yes"}, "completed"),
+    ({"title": "ok", "completed": "true"}, "completed"),
+    ({"title": "ok", "completed": 1}, "completed"),
+    ({"title": "ok", "completed": 0}, "completed"),
+    ({"title": "ok", "completed": "false"}, "completed"),
+    ({"title": "ok", "priority": "urgent"}, "priority"),
+    ({"title": "ok", "priority": "HIGH"}, "priority"),
+    ({"title": "ok", "priority": 3}, "priority"),
+    ({"title": "ok", "tags": "work"}, "tags"),
+    ({"title": "ok", "tags": [1]}, "tags"),
+    ({"title": "ok", "tags": ["a", "a"]}, "tags.1"),
+    ({"title": "ok", "tags": ["a", "b", "a"]}, "tags.2"),
+    ({"title": "ok", "tags": [f"t{index}" for index in range(11)]}, "tags"),
+    ({"title": "ok", "tags": [""]}, "tags.0"),
+    ({"title": "ok", "tags": ["t" * 33]}, "tags.0"),
+    ({"title": "ok", "tags": [LONG]}, "tags.0"),
+    ({"title": "ok", "tags": [" padded"]}, "tags.0"),
+    ({"title": "ok", "tags": ["padded "]}, "tags.0"),
+    ({"title": "ok", "due_at": "2026-12-01T17:00:00"}, "due_at"),
+    ({"title": "ok", "due_at": "2026-12-01"}, "due_at"),
+    ({"title": "ok", "due_at": "tomorrow"}, "due_at"),
+    ({"title": "ok", "due_at": 1700000000}, "due_at"),
+    ({"title": "ok", "due_at": "2026-02-30T00:00:00Z"}, "due_at"),
+    ({"title": "ok", "due_at": "0001-01-01T00:00:00+14:00"}, "due_at"),
+    ({"title": "ok", "due_at": "9999-12-31T23:59:59-14:00"}, "due_at"),
+    ({"title": "ok", "extra": 1}, "extra"),
+    ({"title": "ok", "id": 99}, "id"),
+    ({"title": "ok", "user_id": "bob"}, "user_id"),
+    ({"title": "ok", "created_at": "2026-01-01T00:00:00Z"}, "created_at"),
+]
+
+
+async def test_bad_fields_on_create_put_and_patch(reject: Reject, alice: User) -> None:
+    for body, field in BAD_FIELDS:
+        await reject("POST", alice.tasks, json=body, field=field, location="body")
+        await reject("PUT", task_url(alice), json=body, field=field, location="body")
+        await reject("PATCH", task_url(alice), json=body, field=field, location="body")
+
+
+async def test_control_characters_in_title_description_and_tags(
+    reject: Reject, alice: User
+) -> None:
+    for char in CONTROLS:
+        bodies = [
+            ({"title": f"a{char}b"}, "title"),
+            ({"title": "ok", "tags": [f"a{char}b"]}, "tags.0"),
+        ]
+        if char not in DESCRIPTION_ALLOWED:
+            bodies.append(({"title": "ok", "description": f"a{char}b"}, "description"))
+        for body, field in bodies:
+            await reject("POST", alice.tasks, json=body, field=field, location="body")
+            await reject("PATCH", task_url(alice), json=body, field=field, location="body")
+
+
+async def test_required_and_nullable_rules(reject: Reject, alice: User) -> None:
+    await reject("POST", alice.tasks, json={}, field="title")
+    await reject("POST", alice.tasks, json={"description": "no title"}, field="title")
+    await reject("POST", alice.tasks, json={"title": None}, field="title")
+    await reject("PUT", task_url(alice), json={"priority": "low"}, field="title")
+    for field in ("title", "completed", "priority", "tags"):
+        await reject("PATCH", task_url(alice), json={field: None}, field=field)
+    for body in ({}, {"completed": None}, {"completed": "yes"}, {"completed": 1},
+                 {"completed": True, "extra": 1}, [True]):  # fmt: skip
+        await reject("PATCH", task_url(alice) + "/complete", json=body, location="body")
+
+
+async def test_bodies_that_are_not_a_json_object(reject: Reject, alice: User) -> None:
+    for raw in (b"null", b"[]", b'"title"', b"42", b"true", b'[{"title": "x"}]'):
+        for method, url in body_operations(alice):
+            await reject(
+                method, url, content=raw, headers={"Content-Type": "application/json"},
+                location="body",
+            )  # fmt: skip
+
+
+async def test_empty_bodies(reject: Reject, alice: User) -> None:
+    for method, url in [("POST", alice.tasks), ("PUT", task_url(alice)),
+                        ("PATCH", task_url(alice))]:  # fmt: skip
+        await reject(method, url, content=b"", headers={"Content-Type": "application/json"})
+        await reject(method, url, content=b"")
+
+
+# -- bytes that are not JSON -------------------------------------------------------------------
+
+MALFORMED = [b"{", b'{"title": }', b"{'title': 'x'}", b'{"title": "x",}', b'{"title": "x"} extra',
+             b'{"title" "x"}', b"\xef\xbb\xbf{", b'{"title": "unterminated}']  # fmt: skip
+NOT_UTF8 = [b"\xff\xfe", b'{"title": "\xff"}', b'{"title": "caf\xe9"}', b'{"title": "\xc3\x28"}',
+            b'{"title": "\xed\xa0\x80"}', b"\xfe\xff\x00{\x00}"]  # fmt: skip
+
+
+async def test_malformed_json_is_400(reject: Reject, alice: User) -> None:
+    for raw in MALFORMED:
+        for method, url in [("POST", alice.tasks), ("PATCH", task_url(alice)),
+                            ("PATCH", task_url(alice) + "/complete")]:  # fmt: skip
+            await reject(
+                method, url, 400, content=raw, headers={"Content-Type": "application/json"}
+            )
+
+
+async def test_invalid_utf8_is_400(reject: Reject, alice: User) -> None:
+    for raw in NOT_UTF8:
+        for method, url in [("POST", alice.tasks), ("PUT", task_url(alice))]:
+            await reject(
+                method, url, 400, content=raw, headers={"Content-Type": "application/json"}
+            )
+
+
+async def test_json_lone_surrogates_are_422(reject: Reject, alice: User) -> None:
+    """Valid JSON text, but no Unicode string (and nothing PostgreSQL could store)."""
+    for raw in (b'{"title": "\\ud800"}', b'{"title": "ok", "description": "\\udfff"}'):
+        await reject("POST", alice.tasks, content=raw, headers={"Content-Type": "application/json"},
+                     location="body")  # fmt: skip
+
+
+async def test_wrong_content_type_is_415(reject: Reject, alice: User) -> None:
+    body = b'{"title": "fine"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                         "application/xml", "application/jsonx", "text/json", ""):  # fmt: skip
+        for method, url in body_operations(alice):
+            headers = {"Content-Type": content_type} if content_type else {}
+            problem = await reject(method, url, 415, content=body, headers=headers)
+            assert "application/json" in problem["detail"]
+
+
+async def test_json_with_a_charset_parameter_is_accepted(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    response = await client.post(
+        alice.tasks, content='{"title": "Café"}'.encode(),
+        headers={**alice.headers, "Content-Type": "application/json; charset=utf-8"},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "Café"
+
+
+async def test_newlines_and_tabs_are_kept_in_a_description(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    text = "line one\nline two\r\n\tindented"
+    task = await create(client, alice, description=text)
+    assert task["description"] == text
+    fetched = await client.get(alice.task(task["id"]), headers=alice.headers)
+    assert fetched.json()["description"] == text
+
+
+async def test_extreme_but_valid_instants_round_trip(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    for sent, stored in [
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00-14:00", "0001-01-01T14:00:00Z"),
+        ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"),
+        ("9999-12-31T23:59:59+14:00", "9999-12-31T09:59:59Z"),
+    ]:
+        task = await create(client, alice, due_at=sent)
+        assert task["due_at"] == stored
+        fetched = await client.get(alice.task(task["id"]), headers=alice.headers)
+        assert fetched.json()["due_at"] == stored
+    rows = (await client.get(alice.tasks, params={"sort": "due_at"}, headers=alice.headers)).json()
+    assert [row["due_at"] for row in rows] == [
+        "0001-01-01T00:00:00Z", "0001-01-01T14:00:00Z", "9999-12-31T09:59:59Z",
+        "9999-12-31T23:59:59.999999Z",
+    ]  # fmt: skip

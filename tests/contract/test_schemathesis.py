@@ -1,0 +1,42 @@
+"""The contract, fuzzed in-process: every operation (examples, coverage, fuzzing) and the links.
+
+A small, fixed-seed slice of `python -m tools.fuzz`, so that a contract break fails the normal
+test command; the live fuzzer (real HTTP, bigger budget) stays the thorough run.
+"""
+
+from __future__ import annotations
+
+import hypothesis
+import schemathesis
+from hypothesis import HealthCheck
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+# Per operation and phase; about a minute for both databases on a 2-core machine.
+MAX_EXAMPLES = 8
+STATEFUL_SCENARIOS = 10
+SETTINGS = hypothesis.settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+schema = schemathesis.pytest.from_fixture("contract_schema")
+
+
+@schema.parametrize()
+@SETTINGS
+def test_operation_honours_the_contract(case: schemathesis.Case) -> None:
+    """Every check, configured as in tools/schemathesis.toml (statuses, schemas, headers, auth)."""
+    case.call_and_validate()
+
+
+def test_linked_operations_honour_the_contract(contract_schema: OpenApiSchema) -> None:
+    """Stateful: create a task, then follow the contract's links to read, change, delete it."""
+    machine = contract_schema.as_state_machine()
+    machine.run(
+        settings=hypothesis.settings(
+            SETTINGS, max_examples=STATEFUL_SCENARIOS, stateful_step_count=6
+        )
+    )
