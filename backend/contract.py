@@ -7,6 +7,7 @@ reconstruction; `/docs` and `/redoc` load their assets from this server only.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ CONTRACT_PATH = Path(__file__).resolve().parent.parent / "specs" / "api" / "open
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Contract:
     document: dict[str, Any]
     yaml_bytes: bytes
@@ -36,6 +37,27 @@ class Contract:
     @property
     def title(self) -> str:
         return str(self.document["info"]["title"])
+
+    def methods_for(self, path: str) -> list[str]:
+        """The methods the contract declares for the path that `path` matches (for `Allow`)."""
+        for pattern, methods in _path_methods(self):
+            if pattern.fullmatch(path):
+                return methods
+        return []
+
+
+_HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options", "trace")
+
+
+@functools.cache
+def _path_methods(contract: Contract) -> list[tuple[re.Pattern[str], list[str]]]:
+    """Each contract path as a regex (a `{parameter}` is one segment, as Starlette routes it)."""
+    table = []
+    for template, item in contract.document["paths"].items():
+        parts = re.split(r"(\{[^/{}]+\})", template)
+        regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+        table.append((re.compile(regex), [m.upper() for m in _HTTP_METHODS if m in item]))
+    return table
 
 
 @functools.cache

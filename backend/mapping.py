@@ -9,15 +9,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from backend.errors import ValidationFailed
+from backend.repository import TaskRecord
 from backend.tables import PRIORITY_NAME, PRIORITY_RANK, fold_case
-from backend.tables import Task as TaskRow
 from generated.models import Priority, Tag, Task
 
 # Fields the contract allows to be null; any other field sent as null is a validation error.
 NULLABLE_FIELDS = frozenset({"description", "due_at"})
 
 
-def to_api(row: TaskRow) -> Task:
+def to_api(row: TaskRecord) -> Task:
     """Build the response model without re-validating what the database constraints guarantee."""
     assert row.id is not None
     return Task.model_construct(

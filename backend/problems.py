@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
+from backend.contract import load_contract
 from backend.db import is_database_unavailable
 from backend.errors import (
     PROBLEM_BASE,
@@ -95,7 +95,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = NotFound(f"no resource at {request.url.path}")
     elif exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         error = MethodNotAllowed(f"{request.method} is not supported here", headers=headers)
     elif exc.status_code == 400:
         error = BadRequest("the request body could not be read as UTF-8 JSON")
@@ -117,23 +117,15 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return _render(request, error)
 
 
-# Order of the methods in an `Allow` header.
-_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (RFC 9110 `Allow`).
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the contract declares for this path (RFC 9110 `Allow`).
 
     Starlette's 405 names only the methods of the first route whose path matched, but the
     generated router declares one route per operation, so `/tasks` would advertise GET alone.
+    Paths outside the contract (`/openapi.json`, `/docs`) keep Starlette's answer.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    rank = {method: index for index, method in enumerate(_METHOD_ORDER)}
-    return ", ".join(sorted(methods, key=lambda method: (rank.get(method, len(rank)), method)))
+    methods = load_contract().methods_for(request.scope["path"])
+    return ", ".join(methods) if methods else fallback
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +17,37 @@ from backend.preconditions import ETagCondition
 from backend.tables import IdempotencyKey, Task, fold_case
 
 LIKE_ESCAPE = "\\"
+
+
+class TaskRecord(Protocol):
+    """A stored task as the handlers read it: a Core row of `tasks` or an ORM `Task`.
+
+    Reads return Core rows: building ORM objects (identity map, instrumentation) cost more
+    than the rest of a list request, and nothing here changes a task through the ORM.
+    """
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def completed(self) -> bool: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def due_at(self) -> datetime | None: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +68,7 @@ class TaskQuery:
 
 @dataclass(frozen=True, slots=True)
 class TaskPage:
-    rows: list[Task]
+    rows: Sequence[TaskRecord]
     total: int
 
 
@@ -78,13 +109,13 @@ class TaskRepository:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def get(self, task_id: int) -> Task:
-        row: Task | None = await self._session.scalar(
-            sa.select(Task).where(self._owned(), Task.id == task_id)  # type: ignore[arg-type]
-        )
+    async def get(self, task_id: int) -> TaskRecord:
+        table = Task.__table__  # type: ignore[attr-defined]
+        statement = sa.select(table).where(self._owned(), table.c.id == task_id)
+        row = (await self._session.execute(statement)).first()
         if row is None:
             raise NotFound(f"task {task_id} not found")
-        return row
+        return cast(TaskRecord, row)
 
     def _filters(self, query: TaskQuery) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = [self._owned()]
@@ -146,13 +177,13 @@ class TaskRepository:
     async def list(self, query: TaskQuery) -> TaskPage:
         filters = self._filters(query)
         statement = (
-            sa.select(Task)
+            sa.select(Task.__table__)  # type: ignore[attr-defined]
             .where(*filters)
             .order_by(*self._order(query))
             .offset(query.skip)
             .limit(query.limit)
         )
-        rows = list((await self._session.scalars(statement)).all())
+        rows = cast(list[TaskRecord], (await self._session.execute(statement)).all())
         # A short page that starts at the beginning or holds rows tells the total for free.
         if len(rows) < query.limit and (rows or query.skip == 0):
             return TaskPage(rows=rows, total=query.skip + len(rows))
@@ -172,7 +203,7 @@ class TaskRepository:
 
     async def _update_where(
         self, task_id: int, condition: ETagCondition | None, changes: dict[str, Any]
-    ) -> Task:
+    ) -> TaskRecord:
         table = Task.__table__  # type: ignore[attr-defined]
         where = [table.c.user_id == self._owner_id, table.c.id == task_id]
         if condition is not None:
@@ -183,11 +214,11 @@ class TaskRepository:
             .values(**changes, version=table.c.version + 1, updated_at=_now())
             .returning(*table.c)
         )
-        result = (await self._session.execute(statement)).mappings().first()
+        result = (await self._session.execute(statement)).first()
         if result is None:
             await self._raise_missing_or_stale(task_id, condition)
         assert result is not None
-        return Task.model_construct(**dict(result))
+        return cast(TaskRecord, result)
 
     async def _raise_missing_or_stale(self, task_id: int, condition: ETagCondition | None) -> None:
         current = await self.get(task_id)  # raises NotFound
@@ -199,12 +230,12 @@ class TaskRepository:
 
     async def update(
         self, task_id: int, changes: dict[str, Any], condition: ETagCondition | None
-    ) -> Task:
+    ) -> TaskRecord:
         return await self._update_where(task_id, condition, changes)
 
     async def set_completed(
         self, task_id: int, completed: bool | None, condition: ETagCondition | None
-    ) -> Task:
+    ) -> TaskRecord:
         """Set, or (with None) flip, in one atomic UPDATE: concurrent toggles are never lost."""
         table = Task.__table__  # type: ignore[attr-defined]
         value = sa.not_(table.c.completed) if completed is None else completed
@@ -268,7 +299,7 @@ class TaskRepository:
         )
 
 
-def etag_of(row: Task) -> str:
+def etag_of(row: TaskRecord) -> str:
     """Strong entity tag of a task: changes on every write (version is bumped atomically)."""
     return f'"{row.id}.{row.version}"'
 

@@ -89,6 +89,10 @@ class Task(SQLModel, table=True):
             postgresql_using="gin",
             postgresql_ops={"tags": "jsonb_path_ops"},
         ).ddl_if(dialect="postgresql"),
+        # AUTOINCREMENT: SQLite would otherwise hand the id of a deleted newest task to the next
+        # one, and an ETag ("id.version") of the deleted task would match the new task in
+        # If-Match. PostgreSQL's sequence never reuses an id.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(BIGINT_ID, primary_key=True))
@@ -102,9 +106,7 @@ class Task(SQLModel, table=True):
     )
     # fold_case(description), the search key for `q`: the database's own lower() differs
     # between SQLite and PostgreSQL (and from Python) outside ASCII, this does not.
-    description_key: str | None = Field(
-        default=None, sa_column=sa.Column(sa.Text(), nullable=True)
-    )
+    description_key: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     completed: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
     )

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from backend.auth import mint_token
-from tools.bench_ceiling import CONFIG_ENV, FILTER_QUERY, SEARCH_QUERY
+from tools.bench_ceiling import CONFIG_ENV, FILTER_QUERY, SEARCH_QUERY, TX_ENV, TX_MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = Path(__file__).resolve().parent / "bench_lua"
@@ -86,10 +86,21 @@ ENDPOINTS = {
     )
 }
 # Request bodies of the capture step; the Lua scripts send the same shapes.
-CREATE_BODY = {"title": "bench task 0-0", "description": "created by tools/bench", "priority": "high",
-               "tags": ["bench", "load"], "due_at": "2030-01-01T09:00:00Z"}
-PUT_BODY = {"title": "replaced 0-0", "description": "replaced by tools/bench", "completed": False,
-            "priority": "low", "tags": ["bench"], "due_at": None}
+CREATE_BODY = {
+    "title": "bench task 0-0",
+    "description": "created by tools/bench",
+    "priority": "high",
+    "tags": ["bench", "load"],
+    "due_at": "2030-01-01T09:00:00Z",
+}
+PUT_BODY = {
+    "title": "replaced 0-0",
+    "description": "replaced by tools/bench",
+    "completed": False,
+    "priority": "low",
+    "tags": ["bench"],
+    "due_at": None,
+}
 
 # Targets of issue 9, checked and printed at the end of every run.
 RATIO_TARGET = 0.60
@@ -108,12 +119,17 @@ def _seed_row(user_id: str, g: int, n: int, now: datetime) -> tuple[Any, ...]:
     """Row g of n (1-based) for SQLite; the PostgreSQL seed computes the same values in SQL."""
     title = f"Task {g} " + ("buy milk" if g % 4 == 0 else "write report")
     return (
-        user_id, title, title.lower(),
+        user_id,
+        title,
+        title.lower(),
         f"Details for task {g}" if g % 2 == 0 else None,
-        g % 3 == 0, 1 + g % 3,
+        g % 3 == 0,
+        1 + g % 3,
         None if g % 5 == 0 else _sqlite_time(now + timedelta(minutes=g)),
         '["work", "home"]' if g % 2 == 0 else '["home"]',
-        1, _sqlite_time(now - timedelta(seconds=n - g)), _sqlite_time(now - timedelta(seconds=n - g)),
+        1,
+        _sqlite_time(now - timedelta(seconds=n - g)),
+        _sqlite_time(now - timedelta(seconds=n - g)),
     )
 
 
@@ -155,7 +171,9 @@ class BenchDatabase:
 
     def migrate(self, env: dict[str, str]) -> None:
         todo_api = shutil.which("todo-api", path=str(Path(sys.executable).parent)) or "todo-api"
-        done = subprocess.run([todo_api, "migrate"], env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [todo_api, "migrate"], env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise SystemExit(f"todo-api migrate failed:\n{done.stdout}{done.stderr}")
 
@@ -198,8 +216,10 @@ class BenchDatabase:
             return 0
         if self.is_sqlite:
             now = datetime.now(UTC)
-            rows = (_seed_row(f"{BACKGROUND_PREFIX}{g % BACKGROUND_USERS:04d}", g, missing, now)
-                    for g in range(1, missing + 1))
+            rows = (
+                _seed_row(f"{BACKGROUND_PREFIX}{g % BACKGROUND_USERS:04d}", g, missing, now)
+                for g in range(1, missing + 1)
+            )
             with self._sqlite() as db:
                 db.executemany(SQL_INSERT, rows)
         else:
@@ -220,9 +240,17 @@ class BenchDatabase:
     def _count(self, pattern: str) -> int:
         if self.is_sqlite:
             with self._sqlite() as db:
-                return int(db.execute("SELECT count(*) FROM tasks WHERE user_id LIKE ?", (pattern,)).fetchone()[0])
+                return int(
+                    db.execute(
+                        "SELECT count(*) FROM tasks WHERE user_id LIKE ?", (pattern,)
+                    ).fetchone()[0]
+                )
         with self._pg() as db:
-            return int(db.execute("SELECT count(*) FROM tasks WHERE user_id LIKE %s", (pattern,)).fetchone()[0])
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM tasks WHERE user_id LIKE %s", (pattern,)
+                ).fetchone()[0]
+            )
 
     def total_rows(self) -> int:
         return self._count("%")
@@ -231,10 +259,20 @@ class BenchDatabase:
         """The user's task ids (a sample spread over all of them when `limit` is given)."""
         if self.is_sqlite:
             with self._sqlite() as db:
-                ids = [r[0] for r in db.execute("SELECT id FROM tasks WHERE user_id = ? ORDER BY id", (user_id,))]
+                ids = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT id FROM tasks WHERE user_id = ? ORDER BY id", (user_id,)
+                    )
+                ]
         else:
             with self._pg() as db:
-                ids = [r[0] for r in db.execute("SELECT id FROM tasks WHERE user_id = %s ORDER BY id", (user_id,))]
+                ids = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT id FROM tasks WHERE user_id = %s ORDER BY id", (user_id,)
+                    )
+                ]
         if limit is not None and len(ids) > limit:
             step = len(ids) / limit
             ids = [ids[int(i * step)] for i in range(limit)]
@@ -278,25 +316,35 @@ class Server:
             return ""
 
 
-def start_server(name: str, command: list[str], env: dict[str, str], workdir: Path, timeout: float = 60) -> Server:
+def start_server(
+    name: str, command: list[str], env: dict[str, str], workdir: Path, timeout: float = 60
+) -> Server:
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(name, process, port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{name} server exited with {process.returncode}:\n{server.log_tail()}")
+            raise SystemExit(
+                f"{name} server exited with {process.returncode}:\n{server.log_tail()}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{server.url}/api/health", timeout=1.0).status_code == 200:
                 return server
         time.sleep(0.2)
     stop_server(server)
-    raise SystemExit(f"{name} server did not become healthy in {timeout:.0f} s:\n{server.log_tail()}")
+    raise SystemExit(
+        f"{name} server did not become healthy in {timeout:.0f} s:\n{server.log_tail()}"
+    )
 
 
 def stop_server(server: Server, timeout: float = 20) -> None:
@@ -383,7 +431,9 @@ class RssSampler:
         tree = process_tree(self.server.process.pid)
         sizes = [rss_bytes(pid) for pid in tree]
         self.peak_total = max(self.peak_total, sum(sizes))
-        self.peak_worker = max(self.peak_worker, max(worker_rss(self.server)[: self.workers], default=0))
+        self.peak_worker = max(
+            self.peak_worker, max(worker_rss(self.server)[: self.workers], default=0)
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
@@ -409,14 +459,34 @@ class WrkError(RuntimeError):
     pass
 
 
-def run_wrk(wrk: str, url: str, script: str, script_args: Sequence[str], *, connections: int,
-            duration: float, threads: int) -> dict[str, Any]:
+def run_wrk(
+    wrk: str,
+    url: str,
+    script: str,
+    script_args: Sequence[str],
+    *,
+    connections: int,
+    duration: float,
+    threads: int,
+) -> dict[str, Any]:
     threads = max(1, min(threads, connections))
     command = [
-        wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
-        "-s", str(LUA_DIR / script), url, "--", *script_args, f"threads={threads}",
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_DIR / script),
+        url,
+        "--",
+        *script_args,
+        f"threads={threads}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + 60, check=False
+    )
     match = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or match is None:
         raise WrkError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
@@ -484,7 +554,9 @@ class Context:
         return path
 
 
-def capture_routes(ctx: Context, app: Server, endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
+def capture_routes(
+    ctx: Context, app: Server, endpoints: Sequence[Endpoint]
+) -> list[dict[str, Any]]:
     """One real request per endpoint: the ceilings answer with exactly these bytes."""
     routes = []
     with httpx.Client(base_url=app.url, timeout=10) as client:
@@ -501,15 +573,29 @@ def capture_routes(ctx: Context, app: Server, endpoints: Sequence[Endpoint]) -> 
                 ctx.db.seed(user_id, 1)
                 task_id = ctx.db.ids(user_id)[0]
             response = client.request(
-                endpoint.method, endpoint.path(user_id, task_id), json=body,
+                endpoint.method,
+                endpoint.path(user_id, task_id),
+                json=body,
                 headers={"Authorization": f"Bearer {ctx.users.token(user_id)}"},
             )
             if not response.is_success:
-                raise SystemExit(f"{endpoint.name}: the API answered {response.status_code}: {response.text}")
-            kept = [(k, v) for k, v in response.headers.items() if k not in ("date", "content-length")]
-            routes.append({"endpoint": endpoint.name, "method": endpoint.method, "shape": endpoint.shape,
-                           "query": endpoint.query, "status": response.status_code, "headers": kept,
-                           "body": response.text})
+                raise SystemExit(
+                    f"{endpoint.name}: the API answered {response.status_code}: {response.text}"
+                )
+            kept = [
+                (k, v) for k, v in response.headers.items() if k not in ("date", "content-length")
+            ]
+            routes.append(
+                {
+                    "endpoint": endpoint.name,
+                    "method": endpoint.method,
+                    "shape": endpoint.shape,
+                    "query": endpoint.query,
+                    "status": response.status_code,
+                    "headers": kept,
+                    "body": response.text,
+                }
+            )
     return routes
 
 
@@ -529,37 +615,78 @@ def script_args(ctx: Context, endpoint: Endpoint, pool: list[int] | None) -> lis
     return args
 
 
-def measure(ctx: Context, server: Server, target: str, endpoint: Endpoint, connections: int,
-            duration: float, workers: int) -> dict[str, Any]:
+def measure(
+    ctx: Context,
+    server: Server,
+    target: str,
+    endpoint: Endpoint,
+    connections: int,
+    duration: float,
+    workers: int,
+) -> dict[str, Any]:
     needs_pool = endpoint.name == "delete" and target != "bare"
     pool = ctx.delete_pool(duration, workers) if needs_pool else None
     if endpoint.name == "delete" and pool is None:
         pool = list(range(1, int(duration * 50_000) + 2))  # bare never looks ids up
-    profiler = _start_profiler(ctx, server, f"{endpoint.name}-w{workers}-c{connections}", duration) \
-        if target == "app" and ctx.args.profile and duration == ctx.args.duration else None
+    profiler = (
+        _start_profiler(ctx, server, f"{endpoint.name}-w{workers}-c{connections}", duration)
+        if target == "app" and ctx.args.profile and duration == ctx.args.duration
+        else None
+    )
     with RssSampler(server, workers) as rss:
-        result = run_wrk(ctx.wrk, server.url, endpoint.script, script_args(ctx, endpoint, pool),
-                         connections=connections, duration=duration, threads=ctx.args.threads)
+        result = run_wrk(
+            ctx.wrk,
+            server.url,
+            endpoint.script,
+            script_args(ctx, endpoint, pool),
+            connections=connections,
+            duration=duration,
+            threads=ctx.args.threads,
+        )
     if profiler is not None:
         profiler.wait(timeout=60)
-    result.update(rss_total_mb=round(rss.peak_total / MB, 1), rss_worker_mb=round(rss.peak_worker / MB, 1),
-                  cpu_us_per_request=round(rss.cpu / result["requests"] * 1e6, 1) if result["requests"] else None)
+    result.update(
+        rss_total_mb=round(rss.peak_total / MB, 1),
+        rss_worker_mb=round(rss.peak_worker / MB, 1),
+        cpu_us_per_request=round(rss.cpu / result["requests"] * 1e6, 1)
+        if result["requests"]
+        else None,
+    )
     if endpoint.name == "delete" and result["first_bad_status"] == 404:
         result["note"] = "delete pool exhausted: raise --delete-rate"
     return result
 
 
-def _start_profiler(ctx: Context, server: Server, name: str, duration: float) -> subprocess.Popen[bytes]:
+def _start_profiler(
+    ctx: Context, server: Server, name: str, duration: float
+) -> subprocess.Popen[bytes]:
     """py-spy (collapsed stacks, one file per run) on the app's processes while wrk runs."""
-    py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    py_spy = shutil.which(
+        "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
     if py_spy is None:
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     out = ctx.args.profile / f"{name}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [py_spy, "record", "--pid", str(server.process.pid), "--subprocesses", "--format", "raw",
-         "--rate", "250", "--duration", str(max(1, round(duration) - 1)), "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--subprocesses",
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--duration",
+            str(max(1, round(duration) - 1)),
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -583,18 +710,38 @@ def bench_workers(ctx: Context, workers: int, endpoints: Sequence[Endpoint]) -> 
         servers["app"] = start_server("app", commands["app"], ctx.env, ctx.workdir)
         config = ctx.workdir / f"ceiling-{workers}.json"
         config.write_text(json.dumps({"routes": capture_routes(ctx, servers["app"], endpoints)}))
-        ceiling_env = {**ctx.env, CONFIG_ENV: str(config), "PYTHONPATH": str(ROOT)}
+        ceiling_env = {
+            **ctx.env,
+            CONFIG_ENV: str(config),
+            TX_ENV: args.ceiling_tx,
+            "PYTHONPATH": str(ROOT),
+        }
         for target in args.targets:
             if target != "app":
                 servers[target] = start_server(target, commands[target], ceiling_env, ctx.workdir)
         idle = {name: round(sum(worker_rss(s)) / MB, 1) for name, s in servers.items()}
         for endpoint in endpoints:
             for target in args.targets:  # warm every worker's pool and prepared statements
-                measure(ctx, servers[target], target, endpoint, max(args.connections), args.warmup, workers)
+                measure(
+                    ctx,
+                    servers[target],
+                    target,
+                    endpoint,
+                    max(args.connections),
+                    args.warmup,
+                    workers,
+                )
             for connections in args.connections:
                 for target in args.targets:
-                    result = measure(ctx, servers[target], target, endpoint, connections, args.duration, workers)
-                    result.update(workers=workers, endpoint=endpoint.name, connections=connections, target=target)
+                    result = measure(
+                        ctx, servers[target], target, endpoint, connections, args.duration, workers
+                    )
+                    result.update(
+                        workers=workers,
+                        endpoint=endpoint.name,
+                        connections=connections,
+                        target=target,
+                    )
                     runs.append(result)
                     print(_progress(result), flush=True)
         if args.soak:
@@ -603,8 +750,13 @@ def bench_workers(ctx: Context, workers: int, endpoints: Sequence[Endpoint]) -> 
     finally:
         for server in servers.values():
             stop_server(server)
-    return {"workers": workers, "runs": runs, "idle_rss_mb": idle, "soak": soak,
-            "final_app_worker_rss_mb": [round(r / MB, 1) for r in app_rss]}
+    return {
+        "workers": workers,
+        "runs": runs,
+        "idle_rss_mb": idle,
+        "soak": soak,
+        "final_app_worker_rss_mb": [round(r / MB, 1) for r in app_rss],
+    }
 
 
 def run_soak(ctx: Context, app: Server, workers: int) -> dict[str, Any]:
@@ -614,22 +766,44 @@ def run_soak(ctx: Context, app: Server, workers: int) -> dict[str, Any]:
     total = 0
     connections = max(ctx.args.connections)
     while total < ctx.args.soak:
-        result = run_wrk(ctx.wrk, app.url, endpoint.script, script_args(ctx, endpoint, None),
-                         connections=connections, duration=ctx.args.soak_chunk, threads=ctx.args.threads)
+        result = run_wrk(
+            ctx.wrk,
+            app.url,
+            endpoint.script,
+            script_args(ctx, endpoint, None),
+            connections=connections,
+            duration=ctx.args.soak_chunk,
+            threads=ctx.args.threads,
+        )
         total += result["requests"]
         if result["errors"]:
-            raise WrkError(f"soak: {result['errors']} errors (first status {result['first_bad_status']})")
-        samples.append({"requests": total, "worker_rss_mb": [round(r / MB, 1) for r in worker_rss(app)[:workers]]})
-        print(f"  soak: {total:>8} requests, worker RSS {samples[-1]['worker_rss_mb']} MB", flush=True)
+            raise WrkError(
+                f"soak: {result['errors']} errors (first status {result['first_bad_status']})"
+            )
+        samples.append(
+            {
+                "requests": total,
+                "worker_rss_mb": [round(r / MB, 1) for r in worker_rss(app)[:workers]],
+            }
+        )
+        print(
+            f"  soak: {total:>8} requests, worker RSS {samples[-1]['worker_rss_mb']} MB", flush=True
+        )
     first, last = samples[0]["worker_rss_mb"], samples[-1]["worker_rss_mb"]
-    return {"requests": total, "connections": connections, "samples": samples,
-            "growth_mb": round(max(b - a for a, b in zip(first, last, strict=False)), 1)}
+    return {
+        "requests": total,
+        "connections": connections,
+        "samples": samples,
+        "growth_mb": round(max(b - a for a, b in zip(first, last, strict=False)), 1),
+    }
 
 
 def _progress(r: dict[str, Any]) -> str:
-    return (f"  w={r['workers']} {r['endpoint']:<8} c={r['connections']:<3} {r['target']:<4} "
-            f"{r['rps']:>8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
-            f"errors {r['errors']}  cpu {r['cpu_us_per_request']} us/req  rss {r['rss_total_mb']} MB")
+    return (
+        f"  w={r['workers']} {r['endpoint']:<8} c={r['connections']:<3} {r['target']:<4} "
+        f"{r['rps']:>8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
+        f"errors {r['errors']}  cpu {r['cpu_us_per_request']} us/req  rss {r['rss_total_mb']} MB"
+    )
 
 
 # -- JWT micro-benchmark ---------------------------------------------------------------------
@@ -651,18 +825,41 @@ async def _jwt_bench(iterations: int) -> dict[str, float]:
     issuer = "http://127.0.0.1:9"  # Better Auth's base URL shape; never contacted (see below)
     secret = secrets.token_urlsafe(48).encode()
     private = Ed25519PrivateKey.generate()
-    jwk = {**OKPAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "bench", "alg": "EdDSA"}
+    jwk = {
+        **OKPAlgorithm.to_jwk(private.public_key(), as_dict=True),
+        "kid": "bench",
+        "alg": "EdDSA",
+    }
     # The key set is served in process: only the first verify fetches it, the timed ones hit the cache.
     transport = httpx.MockTransport(lambda _: httpx.Response(200, json={"keys": [jwk]}))
-    settings = Settings(_env_file=None, todo_env="test", better_auth_secret=secret.decode(),  # type: ignore[call-arg]
-                        better_auth_url=issuer)
-    jwks = JwksCache(settings.jwks_url or "", timeout_seconds=3, ttl_seconds=3600, refetch_cooldown_seconds=30,
-                     client=httpx.AsyncClient(transport=transport))
+    settings = Settings(
+        _env_file=None,
+        todo_env="test",
+        better_auth_secret=secret.decode(),  # type: ignore[call-arg]
+        better_auth_url=issuer,
+    )
+    jwks = JwksCache(
+        settings.jwks_url or "",
+        timeout_seconds=3,
+        ttl_seconds=3600,
+        refetch_cooldown_seconds=30,
+        client=httpx.AsyncClient(transport=transport),
+    )
     verifier = TokenVerifier(settings, secret, jwks=jwks)
     now = int(time.time())
-    claims = {"sub": "bench-user", "iss": issuer, "aud": issuer, "iat": now, "exp": now + 900,
-              "id": "bench-user", "email": "bench@example.test", "name": "Bench", "emailVerified": True,
-              "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"}
+    claims = {
+        "sub": "bench-user",
+        "iss": issuer,
+        "aud": issuer,
+        "iat": now,
+        "exp": now + 900,
+        "id": "bench-user",
+        "email": "bench@example.test",
+        "name": "Bench",
+        "emailVerified": True,
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+    }
     tokens = {
         "HS256": mint_token(secret, "bench-user", issuer=issuer, audience=issuer),
         "EdDSA": jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": "bench"}),
@@ -689,22 +886,30 @@ def _find(runs: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None
 
 
 def print_table(sessions: Sequence[dict[str, Any]]) -> None:
-    header = (f"{'workers':>7} {'endpoint':<9} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>8} "
-              f"{'p99/p50':>7} {'errors':>6} {'RSS MB':>7} {'/worker':>7} {'(b) req/s':>9} {'vs (b)':>6} "
-              f"{'(a) req/s':>9} {'vs (a)':>6}")
+    header = (
+        f"{'workers':>7} {'endpoint':<9} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>8} "
+        f"{'p99/p50':>7} {'errors':>6} {'RSS MB':>7} {'/worker':>7} {'(b) req/s':>9} {'vs (b)':>6} "
+        f"{'(a) req/s':>9} {'vs (a)':>6}"
+    )
     print("\n" + header + "\n" + "-" * len(header))
     for session in sessions:
         runs = session["runs"]
         for app in (r for r in runs if r["target"] == "app"):
-            key = {"workers": app["workers"], "endpoint": app["endpoint"], "connections": app["connections"]}
+            key = {
+                "workers": app["workers"],
+                "endpoint": app["endpoint"],
+                "connections": app["connections"],
+            }
             sql, bare = _find(runs, target="sql", **key), _find(runs, target="bare", **key)
             ratio_b = f"{app['rps'] / sql['rps']:.0%}" if sql and sql["rps"] else "-"
             ratio_a = f"{app['rps'] / bare['rps']:.0%}" if bare and bare["rps"] else "-"
             spread = app["p99_ms"] / app["p50_ms"] if app["p50_ms"] else 0.0
-            print(f"{app['workers']:>7} {app['endpoint']:<9} {app['connections']:>5} {app['rps']:>8.0f} "
-                  f"{app['p50_ms']:>7.2f} {app['p99_ms']:>8.2f} {spread:>7.1f} {app['errors']:>6} "
-                  f"{app['rss_total_mb']:>7.0f} {app['rss_worker_mb']:>7.0f} "
-                  f"{(sql or {}).get('rps', 0):>9.0f} {ratio_b:>6} {(bare or {}).get('rps', 0):>9.0f} {ratio_a:>6}")
+            print(
+                f"{app['workers']:>7} {app['endpoint']:<9} {app['connections']:>5} {app['rps']:>8.0f} "
+                f"{app['p50_ms']:>7.2f} {app['p99_ms']:>8.2f} {spread:>7.1f} {app['errors']:>6} "
+                f"{app['rss_total_mb']:>7.0f} {app['rss_worker_mb']:>7.0f} "
+                f"{(sql or {}).get('rps', 0):>9.0f} {ratio_b:>6} {(bare or {}).get('rps', 0):>9.0f} {ratio_a:>6}"
+            )
 
 
 def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -724,10 +929,18 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         label = f"w={app['workers']} c={app['connections']} {app['endpoint']}"
         if app["endpoint"] in RATIO_ENDPOINTS and sql and sql["rps"]:
             ratio = app["rps"] / sql["rps"]
-            check(f"{label}: >= {RATIO_TARGET:.0%} of ceiling (b)", f"{ratio:.0%}", ratio >= RATIO_TARGET)
+            check(
+                f"{label}: >= {RATIO_TARGET:.0%} of ceiling (b)",
+                f"{ratio:.0%}",
+                ratio >= RATIO_TARGET,
+            )
         if app["p50_ms"]:
             spread = app["p99_ms"] / app["p50_ms"]
-            check(f"{label}: p99 <= {P99_OVER_P50_MAX:g} x p50", f"{spread:.1f}x", spread <= P99_OVER_P50_MAX)
+            check(
+                f"{label}: p99 <= {P99_OVER_P50_MAX:g} x p50",
+                f"{spread:.1f}x",
+                spread <= P99_OVER_P50_MAX,
+            )
     conns = sorted({r["connections"] for r in apps})
     if len(conns) > 1:
         low, high = conns[0], conns[-1]
@@ -735,18 +948,28 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
             base = _find(apps, workers=app["workers"], endpoint=app["endpoint"], connections=low)
             if base and base["rps"]:
                 share = app["rps"] / base["rps"]
-                check(f"w={app['workers']} {app['endpoint']}: req/s at c={high} >= {SCALING_MIN:.0%} of c={low}",
-                      f"{share:.0%}", share >= SCALING_MIN)
+                check(
+                    f"w={app['workers']} {app['endpoint']}: req/s at c={high} >= {SCALING_MIN:.0%} of c={low}",
+                    f"{share:.0%}",
+                    share >= SCALING_MIN,
+                )
     if apps:
         peak = max(r["rss_worker_mb"] for r in apps)
-        check(f"RSS per worker < {RSS_PER_WORKER_MAX_MB:g} MB", f"peak {peak:.0f} MB", peak < RSS_PER_WORKER_MAX_MB)
+        check(
+            f"RSS per worker < {RSS_PER_WORKER_MAX_MB:g} MB",
+            f"peak {peak:.0f} MB",
+            peak < RSS_PER_WORKER_MAX_MB,
+        )
     for session in report["sessions"]:
         soak = session.get("soak")
         if soak:
             first = max(soak["samples"][0]["worker_rss_mb"])
             allowed = max(5.0, 0.05 * first)
-            check(f"w={session['workers']}: RSS not growing over {soak['requests']} requests",
-                  f"{soak['growth_mb']:+.1f} MB (allowed {allowed:.1f})", soak["growth_mb"] <= allowed)
+            check(
+                f"w={session['workers']}: RSS not growing over {soak['requests']} requests",
+                f"{soak['growth_mb']:+.1f} MB (allowed {allowed:.1f})",
+                soak["growth_mb"] <= allowed,
+            )
     jwt_result = report.get("jwt")
     if jwt_result:
         workers = min(s["workers"] for s in report["sessions"]) if report["sessions"] else 1
@@ -758,15 +981,21 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
             for alg in ("HS256", "EdDSA"):
                 share = jwt_result[alg] / service_us
                 jwt_result[f"{alg}_share"] = round(share, 4)
-                check(f"JWT {alg} verify < {JWT_SHARE_MAX:.0%} of a list request",
-                      f"{jwt_result[alg]:.0f} us of {service_us:.0f} us = {share:.1%}", share < JWT_SHARE_MAX)
+                check(
+                    f"JWT {alg} verify < {JWT_SHARE_MAX:.0%} of a list request",
+                    f"{jwt_result[alg]:.0f} us of {service_us:.0f} us = {share:.1%}",
+                    share < JWT_SHARE_MAX,
+                )
     compared = report.get("compare")
     if compared:
         for row in compared["rows"]:
             if row["endpoint"] in ("list", "filter", "get", "put"):
                 label = f"w={row['workers']} c={row['connections']} {row['endpoint']}"
-                check(f"{label}: p50 <= {FLAT_P50_MAX:g} x the compared run", f"{row['p50_ratio']:.2f}x",
-                      row["p50_ratio"] <= FLAT_P50_MAX)
+                check(
+                    f"{label}: p50 <= {FLAT_P50_MAX:g} x the compared run",
+                    f"{row['p50_ratio']:.2f}x",
+                    row["p50_ratio"] <= FLAT_P50_MAX,
+                )
     return checks
 
 
@@ -778,9 +1007,15 @@ def compare(report: dict[str, Any], other_path: Path) -> dict[str, Any]:
         key = {k: mine[k] for k in ("workers", "endpoint", "connections")}
         base = _find(theirs, **key)
         if base and base["p50_ms"] and base["rps"]:
-            rows.append({**key, "p50_ms": mine["p50_ms"], "base_p50_ms": base["p50_ms"],
-                         "p50_ratio": round(mine["p50_ms"] / base["p50_ms"], 2),
-                         "rps_ratio": round(mine["rps"] / base["rps"], 2)})
+            rows.append(
+                {
+                    **key,
+                    "p50_ms": mine["p50_ms"],
+                    "base_p50_ms": base["p50_ms"],
+                    "p50_ratio": round(mine["p50_ms"] / base["p50_ms"], 2),
+                    "rps_ratio": round(mine["rps"] / base["rps"], 2),
+                }
+            )
     return {"file": str(other_path), "tasks": other["meta"]["args"].get("tasks"), "rows": rows}
 
 
@@ -788,13 +1023,17 @@ def print_report(report: dict[str, Any], checks: Sequence[dict[str, Any]]) -> No
     print_table(report["sessions"])
     if report.get("jwt"):
         jwt_result = report["jwt"]
-        print(f"\nJWT verify (in process): HS256 {jwt_result['HS256']} us, EdDSA {jwt_result['EdDSA']} us")
+        print(
+            f"\nJWT verify (in process): HS256 {jwt_result['HS256']} us, EdDSA {jwt_result['EdDSA']} us"
+        )
     compared = report.get("compare")
     if compared:
         print(f"\nCompared with {compared['file']} ({compared['tasks']} tasks):")
         for row in compared["rows"]:
-            print(f"  w={row['workers']} c={row['connections']:<3} {row['endpoint']:<9} p50 {row['p50_ms']:.2f} ms "
-                  f"vs {row['base_p50_ms']:.2f} ms = {row['p50_ratio']:.2f}x, req/s {row['rps_ratio']:.2f}x")
+            print(
+                f"  w={row['workers']} c={row['connections']:<3} {row['endpoint']:<9} p50 {row['p50_ms']:.2f} ms "
+                f"vs {row['base_p50_ms']:.2f} ms = {row['p50_ratio']:.2f}x, req/s {row['rps_ratio']:.2f}x"
+            )
     print("\nTargets:")
     for c in checks:
         print(f"  [{'ok' if c['ok'] else 'MISS'}] {c['target']}: {c['measured']}")
@@ -808,41 +1047,113 @@ def _list(value: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="uvicorn workers (several: one session each)")
-    parser.add_argument("--connections", type=int, nargs="+", default=[8, 64], help="wrk connections (default: 8 64)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per endpoint and server")
-    parser.add_argument("--tasks", type=int, default=20, help="tasks seeded for the benchmark user (default 20)")
-    parser.add_argument("--background-rows", type=int, default=0,
-                        help="rows owned by 1000 other users (bench-bg-*, kept for later runs)")
-    parser.add_argument("--endpoints", type=_list, default=list(ENDPOINTS),
-                        help=f"comma-separated, from: {','.join(ENDPOINTS)} (default: all)")
-    parser.add_argument("--targets", type=_list, default=list(TARGETS),
-                        help="which of bare,sql,app to run (default: all three)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: leave the cores to the server)")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                        help="default: $DATABASE_URL, else a fresh SQLite file")
-    parser.add_argument("--log-level", default="INFO", help="the API's LOG_LEVEL (INFO writes the access log)")
-    parser.add_argument("--delete-rate", type=float, default=6000.0,
-                        help="deletes/s per worker to size each delete pool for")
-    parser.add_argument("--jwt", action="store_true", help="also time TokenVerifier.verify (HS256, EdDSA)")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="uvicorn workers (several: one session each)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[8, 64],
+        help="wrk connections (default: 8 64)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=5.0, help="seconds per measured run (default 5)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of warm-up per endpoint and server"
+    )
+    parser.add_argument(
+        "--tasks", type=int, default=20, help="tasks seeded for the benchmark user (default 20)"
+    )
+    parser.add_argument(
+        "--background-rows",
+        type=int,
+        default=0,
+        help="rows owned by 1000 other users (bench-bg-*, kept for later runs)",
+    )
+    parser.add_argument(
+        "--endpoints",
+        type=_list,
+        default=list(ENDPOINTS),
+        help=f"comma-separated, from: {','.join(ENDPOINTS)} (default: all)",
+    )
+    parser.add_argument(
+        "--targets",
+        type=_list,
+        default=list(TARGETS),
+        help="which of bare,sql,app to run (default: all three)",
+    )
+    parser.add_argument(
+        "--ceiling-tx",
+        choices=TX_MODES,
+        default="auto",
+        help="ceiling (b): auto = reads in autocommit, writes in a transaction, as the API "
+        "does; never = one round trip for every request; always = BEGIN/COMMIT always",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="wrk threads (default 1: leave the cores to the server)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="default: $DATABASE_URL, else a fresh SQLite file",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="the API's LOG_LEVEL (INFO writes the access log)"
+    )
+    parser.add_argument(
+        "--delete-rate",
+        type=float,
+        default=6000.0,
+        help="deletes/s per worker to size each delete pool for",
+    )
+    parser.add_argument(
+        "--jwt", action="store_true", help="also time TokenVerifier.verify (HS256, EdDSA)"
+    )
     parser.add_argument("--jwt-iterations", type=int, default=20000)
-    parser.add_argument("--soak", type=int, default=0, metavar="REQUESTS",
-                        help="after the runs, serve this many list requests and track worker RSS")
-    parser.add_argument("--soak-chunk", type=float, default=5.0, help="seconds between RSS samples in --soak")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="record each measured app run with py-spy (collapsed stacks) into DIR")
-    parser.add_argument("--compare", type=Path, help="an earlier JSON result: print p50 and req/s ratios")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="REQUESTS",
+        help="after the runs, serve this many list requests and track worker RSS",
+    )
+    parser.add_argument(
+        "--soak-chunk", type=float, default=5.0, help="seconds between RSS samples in --soak"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record each measured app run with py-spy (collapsed stacks) into DIR",
+    )
+    parser.add_argument(
+        "--compare", type=Path, help="an earlier JSON result: print p50 and req/s ratios"
+    )
     parser.add_argument("--json-out", type=Path, help="default: reports/bench-<timestamp>.json")
     parser.add_argument("--keep-data", action="store_true", help="keep this run's seeded rows")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed, not only on errors")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a target is missed, not only on errors"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    unknown = [e for e in args.endpoints if e not in ENDPOINTS] + [t for t in args.targets if t not in TARGETS]
+    unknown = [e for e in args.endpoints if e not in ENDPOINTS] + [
+        t for t in args.targets if t not in TARGETS
+    ]
     if unknown:
         raise SystemExit(f"unknown endpoint or target: {', '.join(unknown)}")
     args.targets = [t for t in TARGETS if t in args.targets]
@@ -868,9 +1179,17 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
         db = BenchDatabase(url)
         secret = secrets.token_urlsafe(48)
-        env = {**os.environ, "DATABASE_URL": url, "BETTER_AUTH_SECRET": secret, "LOG_LEVEL": args.log_level,
-               "TODO_ENV": "development", "BETTER_AUTH_URL": "", "JWT_JWKS_URL": "", "JWT_ISSUER": "",
-               "JWT_AUDIENCE": ""}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "BETTER_AUTH_SECRET": secret,
+            "LOG_LEVEL": args.log_level,
+            "TODO_ENV": "development",
+            "BETTER_AUTH_URL": "",
+            "JWT_JWKS_URL": "",
+            "JWT_ISSUER": "",
+            "JWT_AUDIENCE": "",
+        }
         report["meta"]["database"] = db.kind
         users = Users(prefix=f"bench-{stamp}-{secrets.token_hex(2)}", secret=secret.encode())
         db.migrate(env)
@@ -881,9 +1200,14 @@ def main(argv: list[str] | None = None) -> int:
             db.seed(users.id("reader"), args.tasks)
             db.analyze()
             report["meta"]["table_rows"] = db.total_rows()
-            print(f"{db.kind}: {args.tasks} tasks for {users.id('reader')}, "
-                  f"{report['meta']['table_rows']} rows in the table", flush=True)
-            ctx = Context(args, wrk, db, env, workdir, users, db.ids(users.id("reader"), limit=1000))
+            print(
+                f"{db.kind}: {args.tasks} tasks for {users.id('reader')}, "
+                f"{report['meta']['table_rows']} rows in the table",
+                flush=True,
+            )
+            ctx = Context(
+                args, wrk, db, env, workdir, users, db.ids(users.id("reader"), limit=1000)
+            )
             endpoints = [ENDPOINTS[name] for name in args.endpoints]
             for workers in args.workers:
                 print(f"\n== {workers} worker(s) ==", flush=True)
@@ -909,8 +1233,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _meta(args: argparse.Namespace, started: datetime) -> dict[str, Any]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
         "started": started.isoformat(),
         "commit": commit or None,

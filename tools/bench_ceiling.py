@@ -2,9 +2,11 @@
 
 * `bare`: a plain ASGI app (no framework) that reads the request and answers with the bytes the
   real API gave for the same request, from memory.
-* `sql`: the same, plus the one equivalent SQL statement per request (in its own transaction,
-  as the API's unit of work does), through the API's own engine factory: same driver, pool
-  sizes, prepared-statement threshold and connection hooks.
+* `sql`: the same, plus the one equivalent SQL statement per request through the API's own
+  engine factory (same driver, pool sizes, prepared-statement threshold and connection hooks).
+  By default ($BENCH_CEILING_TX=auto) reads run in autocommit and writes in a transaction
+  (BEGIN, statement, COMMIT), as the API's unit of work does; `never` gives the bare minimum
+  of one round trip per request also for writes, `always` a transaction for reads too.
 
 Both run under uvicorn exactly as `todo-api serve` does (uvloop, httptools, no access log), so
 the API's throughput divided by theirs is the share of the ceiling it reaches.
@@ -27,6 +29,11 @@ import sqlalchemy as sa
 import uvicorn
 
 CONFIG_ENV = "BENCH_CEILING_CONFIG"
+# How ceiling (b) wraps its statement: "auto" runs reads in autocommit and writes in a
+# transaction (what the API does), "always" BEGIN/COMMITs every request, "never" none.
+TX_ENV = "BENCH_CEILING_TX"
+TX_MODES = ("auto", "always", "never")
+READS = frozenset({"list", "filter", "search", "get"})
 
 # The filtered list requests tools/bench sends; the SQL below is their equivalent.
 FILTER_QUERY = "status=pending&priority=high&sort=due_at&order=asc"
@@ -46,7 +53,10 @@ TAGS = {"postgresql": "CAST(:tags AS jsonb)", "sqlite": ":tags"}
 
 # endpoint -> SQL (with {tags} filled per dialect); "one" means a missing row is a 404.
 STATEMENTS: dict[str, tuple[str, bool]] = {
-    "list": (f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} ORDER BY created_at DESC, id DESC LIMIT 100", False),
+    "list": (
+        f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} ORDER BY created_at DESC, id DESC LIMIT 100",
+        False,
+    ),
     "filter": (f"SELECT {COLUMNS} FROM tasks WHERE {FILTERED} {BY_DUE}", False),
     "search": (f"SELECT {COLUMNS} FROM tasks WHERE {SEARCHED} {BY_DUE}", False),
     "get": (f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} AND id = :id", True),
@@ -109,9 +119,15 @@ def load_routes(path: Path) -> dict[tuple[str, str, str], Route]:
     return routes
 
 
-NOT_FOUND = Route("", 404, [(b"content-type", b"text/plain"), (b"content-length", b"9")], b"not found")
-HEALTH = Route("", 200, [(b"content-type", b"application/json"), (b"content-length", b"15")],
-               b'{"status":"ok"}')
+NOT_FOUND = Route(
+    "", 404, [(b"content-type", b"text/plain"), (b"content-length", b"9")], b"not found"
+)
+HEALTH = Route(
+    "",
+    200,
+    [(b"content-type", b"application/json"), (b"content-length", b"15")],
+    b'{"status":"ok"}',
+)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -129,8 +145,12 @@ async def _respond(send: Send, route: Route) -> None:
     await send({"type": "http.response.body", "body": route.body})
 
 
-async def _lifespan(receive: Receive, send: Send, startup: Callable[[], Awaitable[None]],
-                    shutdown: Callable[[], Awaitable[None]]) -> None:
+async def _lifespan(
+    receive: Receive,
+    send: Send,
+    startup: Callable[[], Awaitable[None]],
+    shutdown: Callable[[], Awaitable[None]],
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -187,10 +207,18 @@ class SqlApp(BareApp):
 
         self.settings = Settings()
         self.engine = create_engine(self.settings)
+        self.tx_mode = os.environ.get(TX_ENV, "auto")
+        if self.tx_mode not in TX_MODES:
+            raise ValueError(f"{TX_ENV} must be one of {', '.join(TX_MODES)}")
+        # autocommit on PostgreSQL (a deferred BEGIN on SQLite), exactly as the API's GETs
+        from backend.db import read_only_engine
+
+        self.autocommit_engine = read_only_engine(self.engine)
         self.dialect = self.engine.dialect.name
         tags = TAGS[self.dialect]
         self.statements = {
-            name: (sa.text(sql.replace("{tags}", tags)), one) for name, (sql, one) in STATEMENTS.items()
+            name: (sa.text(sql.replace("{tags}", tags)), one)
+            for name, (sql, one) in STATEMENTS.items()
         }
 
     async def shutdown(self) -> None:
@@ -229,7 +257,11 @@ class SqlApp(BareApp):
     async def work(self, endpoint: str, path: str, body: bytes) -> bool:
         statement, one = self.statements[endpoint]
         params = self._params(endpoint, path, body)
-        async with self.engine.begin() as connection:
+        in_transaction = self.tx_mode == "always" or (
+            self.tx_mode == "auto" and endpoint not in READS
+        )
+        engine = self.engine if in_transaction else self.autocommit_engine
+        async with engine.begin() as connection:
             result = await connection.execute(statement, params)
             rows = result.fetchall()
         return bool(rows) or not one

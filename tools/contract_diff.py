@@ -32,6 +32,8 @@ ROOT = node_env.ROOT
 CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
 RELEASES = ROOT / "specs" / "api" / "releases"
 CHANGELOG = ROOT / "specs" / "api" / "CHANGELOG.md"
+# Optic's breaking-changes ruleset, told to report across major versions too.
+OPTIC_STANDARD = node_env.TOOLS / "optic.yml"
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 START, END = "<!-- unreleased:start -->", "<!-- unreleased:end -->"
@@ -179,7 +181,16 @@ def compare(base: Path, head: Path) -> Diff:
         # Optic names the files in its report: call them by their versions.
         old = _as_json(base_doc, Path(tmp) / f"release-{diff.base_version}.json")
         new = _as_json(head_doc, Path(tmp) / f"contract-{diff.head_version}.json")
-        result = node_env.run("optic", "diff", old.name, new.name, "--check", cwd=Path(tmp))
+        result = node_env.run(
+            "optic",
+            "diff",
+            old.name,
+            new.name,
+            "--check",
+            "--standard",
+            str(OPTIC_STANDARD),
+            cwd=Path(tmp),
+        )
     diff.report = node_env.without_banners(result.stdout + result.stderr)
     diff.changes, diff.findings = parse_report(diff.report)
     if result.returncode not in (0, 1) or (result.returncode == 1 and not diff.findings):
@@ -209,7 +220,8 @@ def render_unreleased(diff: Diff | None, head_version: str) -> str:
             f"- `{f.where}`: {f.message} (`{f.rule}`)"
             for f in diff.findings
             # A removed operation fails every rule below it too; its removal says it all.
-            if f.where not in removed and not any(f.where.startswith(f"{op} > ") for op in removed)
+            if f.rule == "prevent operation removal"
+            or not any(f.where == op or f.where.startswith(f"{op} > ") for op in removed)
         ]
         lines.append("")
     lines += ["### Changes", ""]

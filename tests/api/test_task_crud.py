@@ -219,3 +219,18 @@ async def test_every_write_moves_updated_at_and_etag_but_never_created_at(
         etags.add(response.headers["etag"])
         previous = updated_at
         assert await get(client, alice, task["id"]) == current
+
+
+async def test_ids_are_never_reused_so_old_etags_never_match_a_new_task(
+    client: httpx.AsyncClient, alice: User, bob: User
+) -> None:
+    first = await client.post(alice.tasks, json={"title": "newest"}, headers=alice.headers)
+    old_id, old_etag = first.json()["id"], first.headers["etag"]
+    assert (await client.delete(alice.task(old_id), headers=alice.headers)).status_code == 204
+    for user in (alice, bob):
+        again = await client.post(user.tasks, json={"title": "next"}, headers=user.headers)
+        assert again.json()["id"] > old_id
+        assert again.headers["etag"] != old_etag
+    stale = await client.delete(alice.task(old_id), headers={**alice.headers, "If-Match": old_etag})
+    assert_problem(stale, 404)
+    assert len((await snapshot(client, alice))[alice.id]) == 1

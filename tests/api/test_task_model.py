@@ -61,7 +61,7 @@ def parse(value: str | None) -> datetime | None:
 
 
 def fold(text: str) -> str:
-    return text.lower()
+    return text.casefold()
 
 
 class TaskModel(RuleBasedStateMachine):
@@ -120,6 +120,7 @@ class TaskModel(RuleBasedStateMachine):
         fields |= {name: data.draw(field_values[name]) for name in sorted(optional)}
         response = self.request("POST", user.tasks, user, to_json(fields))
         assert response.status_code == 201, response.text
+        assert response.json()["id"] not in self.seen_ids  # an id names one task, forever
         defaults = {"description": None, "completed": False, "priority": "medium", "due_at": None,
                     "tags": []}  # fmt: skip
         self.store(user, response, defaults | fields)

@@ -11,24 +11,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
+from fastapi import FastAPI
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 import tools.fuzz_hooks  # noqa: F401  (registers the hooks, as SCHEMATHESIS_HOOKS does for the CLI)
 from backend.app import create_app
 from backend.settings import Settings
-from tests.support import ROOT, User
+from tests.support import ROOT, User, token_for
 
 CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
 CONFIG = ROOT / "tools" / "schemathesis.toml"
 # Fixed, so a failure here replays on the next run; tools.fuzz explores other seeds.
 SEED = 20261120
+# The schema (and with it the token) is built at collection time; outlive a long session.
+CONTRACT_USER_ID = "contract-user"
+CONTRACT_USER = User(
+    id=CONTRACT_USER_ID,
+    token=(token := token_for(CONTRACT_USER_ID, ttl_seconds=12 * 3600)),
+    headers={"Authorization": f"Bearer {token}"},
+)
 
 
-def contract_config(user: User, config_path: Path = CONFIG) -> SchemathesisConfig:
-    """tools/schemathesis.toml with the run's user and token in place of its placeholders."""
+def contract_config(user: User = CONTRACT_USER, config_path: Path = CONFIG) -> SchemathesisConfig:
+    """tools/schemathesis.toml with the user and token in place of its placeholders."""
     text = config_path.read_text(encoding="utf-8")
     text = text.replace("${TODO_FUZZ_USER_ID}", user.id).replace("${TODO_FUZZ_TOKEN}", user.token)
     config = SchemathesisConfig.from_str(text, base_dir=str(config_path.parent))
@@ -37,17 +43,13 @@ def contract_config(user: User, config_path: Path = CONFIG) -> SchemathesisConfi
 
 
 @pytest.fixture
-def contract_user() -> User:
-    return User.named("contract-user")
+def contract_app(settings: Settings) -> Iterator[FastAPI]:
+    """A fresh app on this test's database, for schemathesis's in-process ASGI transport.
 
-
-@pytest.fixture
-def contract_schema(settings: Settings, contract_user: User) -> Iterator[OpenApiSchema]:
-    """The approved contract, bound to a fresh app on this test's database."""
-    schema = schemathesis.openapi.from_path(CONTRACT, config=contract_config(contract_user))
-    schema.app = create_app(settings)
+    schemathesis runs the app's lifespan on its own event loop (not pytest-asyncio's), starting
+    it with the first request and keeping it until `shutdown_lifespans`.
+    """
     try:
-        yield schema
+        yield create_app(settings)
     finally:
-        # schemathesis starts the app's lifespan itself and keeps it until told to stop.
         shutdown_lifespans()

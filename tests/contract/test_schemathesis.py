@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hypothesis
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck
-from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from tests.contract.conftest import CONTRACT, contract_config
 
 # Per operation and phase; about a minute for both databases on a 2-core machine.
 MAX_EXAMPLES = 8
@@ -22,20 +24,23 @@ SETTINGS = hypothesis.settings(
     suppress_health_check=list(HealthCheck),
 )
 
-schema = schemathesis.pytest.from_fixture("contract_schema")
+schema = schemathesis.openapi.from_path(CONTRACT, config=contract_config())
 
 
 @schema.parametrize()
 @SETTINGS
-def test_operation_honours_the_contract(case: schemathesis.Case) -> None:
+def test_operation_honours_the_contract(case: schemathesis.Case, contract_app: FastAPI) -> None:
     """Every check, configured as in tools/schemathesis.toml (statuses, schemas, headers, auth)."""
+    # The app exists per test (per database), the schema per module: bind it to both the
+    # operation and its schema, since checks such as ignored_auth send their own probes.
+    case.operation.app = case.operation.schema.app = contract_app
     case.call_and_validate()
 
 
-def test_linked_operations_honour_the_contract(contract_schema: OpenApiSchema) -> None:
+def test_linked_operations_honour_the_contract(contract_app: FastAPI) -> None:
     """Stateful: create a task, then follow the contract's links to read, change, delete it."""
-    machine = contract_schema.as_state_machine()
-    machine.run(
+    schema.app = contract_app
+    schema.as_state_machine().run(
         settings=hypothesis.settings(
             SETTINGS, max_examples=STATEFUL_SCENARIOS, stateful_step_count=6
         )

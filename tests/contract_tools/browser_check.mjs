@@ -1,12 +1,13 @@
 // Open a page in headless Debian Chromium (playwright-core drives /usr/bin/chromium; no browser
-// download) and print one JSON line: every request URL the page made, and the rendered HTML and
-// visible text of the page and of each extra in-page route (hash) it was asked to visit.
+// download) and print one JSON document: every request URL the page made, and the visible
+// text, headings, element ids and links after each in-page route (hash) it was asked to visit.
 //
 //   node browser_check.mjs URL VISITS_JSON
 //
-// VISITS_JSON is a list of {"route": "#/tasks/listtasks" or "", "expect": "text"}: each visit
-// sets the location hash, then waits (up to 30 s) until the page's visible text contains
-// `expect`, so client-side rendering has finished before the snapshot is taken.
+// VISITS_JSON is a list of {"route": "#/tasks/listtasks" or "", "expect": "text", "inHeading":
+// bool}: each visit sets the location hash, then waits (up to 30 s) until the page's visible
+// text contains `expect` (or, with inHeading, an h1-h3 reads exactly `expect`), so client-side
+// rendering has finished before the snapshot is taken.
 //
 // Requests that would leave the page's own origin (file: for a file) are recorded and aborted,
 // so a faulty page is caught without any traffic leaving the machine. Used by
@@ -52,19 +53,27 @@ try {
 
   await page.goto(url, { waitUntil: "load", timeout: 60_000 });
   const pages = [];
-  for (const { route, expect } of visits) {
+  for (const { route, expect, inHeading = false } of visits) {
     if (route) {
       await page.evaluate((hash) => { window.location.hash = hash; }, route);
     }
     const rendered = await page
-      .waitForFunction((text) => document.body.innerText.includes(text), expect, { timeout: 30_000 })
+      .waitForFunction(
+        ([text, heading]) =>
+          heading
+            ? [...document.querySelectorAll("h1, h2, h3")].some((h) => h.innerText.trim() === text)
+            : document.body.innerText.includes(text),
+        [expect, inHeading],
+        { timeout: 30_000 },
+      )
       .then(() => true, () => false);
     await settle();
     pages.push({
       route,
       expect,
       rendered,
-      html: await page.content(),
+      ids: await page.$$eval("[id]", (nodes) => nodes.map((node) => node.id)),
+      hrefs: await page.$$eval("a[href]", (nodes) => nodes.map((node) => node.getAttribute("href"))),
       text: await page.evaluate(() => document.body.innerText),
       headings: await page.$$eval("h1, h2, h3", (nodes) => nodes.map((node) => node.innerText.trim())),
     });

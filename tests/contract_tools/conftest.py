@@ -94,7 +94,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 def run_node(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
-    """Run `node ARGS`; return its stdout parsed as JSON, failing the test with its output."""
+    """Run `node ARGS`; return its stdout (one JSON document), failing the test on an error."""
     result = subprocess.run(
         [node_env.node() or "node", *args],
         env=node_env.quiet_env(env),
@@ -105,10 +105,10 @@ def run_node(*args: str, env: dict[str, str] | None = None, timeout: float = 180
     )
     if result.returncode != 0:
         pytest.fail(f"node {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout)
 
 
-def browser_visits(url: str, visits: list[dict[str, str]], chromium_path: str) -> Any:
+def browser_visits(url: str, visits: list[dict[str, Any]], chromium_path: str) -> Any:
     """Open `url` in headless Chromium, visit each route; requests, text and HTML per visit."""
     return run_node(
         str(HERE / "browser_check.mjs"),

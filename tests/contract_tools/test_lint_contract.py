@@ -75,9 +75,8 @@ CASES: dict[str, tuple[Callable[[Document], None], str]] = {
 }
 
 
-def test_the_contract_has_no_findings() -> None:
-    assert lint_contract.lint() == []
-    assert lint_contract.main([]) == 0
+def test_the_contract_has_no_findings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert lint_contract.main([]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -90,6 +89,5 @@ def test_each_rule_catches_its_case(
     spec = tmp_path / "openapi.yaml"
     spec.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
-    assert rule in {finding.rule for finding in lint_contract.lint(spec)}
     assert lint_contract.main([str(spec)]) == 1
     assert f"[{rule}]" in capsys.readouterr().err
