@@ -48,6 +48,7 @@ CORS_EXPOSED_HEADERS = [
     "API-Version",
     "X-Request-ID",
     "Retry-After",
+    "WWW-Authenticate",  # so the front end can tell an expired token from other 401s
 ]
 
 

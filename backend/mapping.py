@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,13 @@ from generated.models import Priority, Tag, Task
 
 # Fields the contract allows to be null; any other field sent as null is a validation error.
 NULLABLE_FIELDS = frozenset({"description", "due_at"})
+_PRIORITY = {rank: Priority(name) for rank, name in PRIORITY_NAME.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag(value: str) -> Tag:
+    """One shared (never mutated) model per distinct tag: a list page repeats the same few."""
+    return Tag.model_construct(root=value)
 
 
 def to_api(row: TaskRecord) -> Task:
@@ -26,9 +34,9 @@ def to_api(row: TaskRecord) -> Task:
         title=row.title,
         description=row.description,
         completed=row.completed,
-        priority=Priority(PRIORITY_NAME[row.priority]),
+        priority=_PRIORITY[row.priority],
         due_at=row.due_at,
-        tags=[Tag.model_construct(root=tag) for tag in row.tags],
+        tags=[_tag(tag) for tag in row.tags],
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -93,6 +93,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_TASKS: sa.Table = Task.__table__  # type: ignore[attr-defined]
+# Built once: constructing a statement costs about as much as running it on a warm connection.
+_GET_ONE = sa.select(_TASKS).where(
+    _TASKS.c.user_id == sa.bindparam("owner_id"), _TASKS.c.id == sa.bindparam("task_id")
+)
+
+
 class TaskRepository:
     """Reads and writes the tasks of `owner_id` only; may flush, never commits."""
 
@@ -110,9 +117,8 @@ class TaskRepository:
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, task_id: int) -> TaskRecord:
-        table = Task.__table__  # type: ignore[attr-defined]
-        statement = sa.select(table).where(self._owned(), table.c.id == task_id)
-        row = (await self._session.execute(statement)).first()
+        parameters = {"owner_id": self._owner_id, "task_id": task_id}
+        row = (await self._session.execute(_GET_ONE, parameters)).first()
         if row is None:
             raise NotFound(f"task {task_id} not found")
         return cast(TaskRecord, row)

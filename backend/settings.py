@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            # A browser's Origin never ends in "/": "http://localhost:3000/" would match nothing.
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip().rstrip("/")]
         return value
 
     @field_validator("better_auth_url", "jwt_jwks_url", "jwt_issuer", "jwt_audience", mode="before")
@@ -89,6 +90,8 @@ class Settings(BaseSettings):
             )
         if "*" in self.cors_origins:
             raise ValueError("CORS_ORIGINS='*' is not allowed in production")
+        if "null" in self.cors_origins:  # sent by sandboxed iframes and file:// pages
+            raise ValueError("CORS_ORIGINS='null' is not allowed in production")
         return self
 
     @property

@@ -140,8 +140,8 @@ class IdempotencyKey(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
-# Set up the ORM instrumentation now, at import, not lazily on the first ORM query: the
-# repository builds rows from UPDATE ... RETURNING with `model_construct`, which reads
-# attributes through that instrumentation; a fresh worker whose first request was such an
-# update failed with AttributeError (500) until some other query configured the mappers.
+# Set up the ORM instrumentation now, at import, not lazily on the first ORM use. A table model
+# built without a query (`Task.model_construct(...)`) reads its attributes through it: when the
+# repository did that for UPDATE ... RETURNING, a fresh worker whose first requests were updates
+# answered 500 (AttributeError) until some other query configured the mappers.
 configure_mappers()

@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-time",
         type=int,
         default=DEFAULT_MAX_TIME,
-        help=f"time budget of the schemathesis run in seconds (default {DEFAULT_MAX_TIME})",
+        help=(
+            "time budget in seconds: fuzzing and stateful testing repeat until it is spent; "
+            f"0 = no budget, stop after --max-examples (default {DEFAULT_MAX_TIME})"
+        ),
     )
     parser.add_argument(
         "--seed",
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or None,
-        help="PostgreSQL URL to fuzz against (default $DATABASE_URL; unset: temp SQLite)",
+        help="database to fuzz against, migrated first (default $DATABASE_URL; unset: temp SQLite)",
     )
     parser.add_argument(
         "--report-dir",
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_urlsafe(48)
     user_id = args.user_id or f"fuzz-{secrets.token_hex(4)}"
     # Outlives the run (schemathesis may overrun --max-time while it shrinks a failure).
-    token = mint_token(secret.encode(), user_id, ttl_seconds=args.max_time + 3600)
+    token = mint_token(secret.encode(), user_id, ttl_seconds=max(args.max_time, 3600) + 3600)
 
     with tempfile.TemporaryDirectory(prefix="todo-fuzz-") as workdir:
         database_url = args.database_url or f"sqlite:///{Path(workdir) / 'fuzz.db'}"
@@ -205,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.phases,
                 "--max-examples",
                 str(args.max_examples),
-                "--max-time",
-                str(args.max_time),
+                *(["--max-time", str(args.max_time)] if args.max_time > 0 else []),
                 "--seed",
                 str(args.seed),
                 "--workers",
@@ -226,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                     filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
                 ),
             }
-            where = "PostgreSQL" if args.database_url else "a temporary SQLite file"
+            where = (
+                database_url.split(":", 1)[0] if args.database_url else "a temporary SQLite file"
+            )
             print(
                 f"fuzz: server {server.base_url} on {where}; user {user_id}; seed {args.seed}",
                 flush=True,
@@ -240,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         f"JUnit report {junit}; server log {log_path}",
         flush=True,
     )
+    if status != 0:
+        print(
+            f"fuzz: to reproduce, rerun with --seed {args.seed}, or replay one case as user "
+            f"{user_id} against your own server (tools/README-fuzz.md)",
+            flush=True,
+        )
     return status
 
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
 import schemathesis
+from schemathesis import Case as GenericCase
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import CoveragePhaseData
+
+Case = GenericCase[Any]
 
 # Pinned to the token's subject by `[parameters]` in tools/schemathesis.toml.
 PINNED_PATH_PARAMETERS = frozenset({"user_id"})
@@ -23,7 +27,7 @@ _DIGEST_CHARS = 16
 
 
 @schemathesis.hook
-def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:
+def filter_case(context: schemathesis.HookContext, case: Case) -> bool:
     """Drop coverage cases that only negate a pinned path parameter.
 
     The coverage phase builds "invalid user_id" cases and then the configured pin overwrites the
@@ -34,9 +38,9 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
     if meta is None or not isinstance(meta.phase.data, CoveragePhaseData):
         return True
     data = meta.phase.data
-    targets = {(m.parameter_location, m.parameter) for m in data.mutations} or {
-        (data.parameter_location, data.parameter)
-    }
+    targets: set[tuple[ParameterLocation | None, str | None]] = {
+        (m.parameter_location, m.parameter) for m in data.mutations
+    } or {(data.parameter_location, data.parameter)}
     return not all(
         location == ParameterLocation.PATH and name in PINNED_PATH_PARAMETERS
         for location, name in targets
@@ -44,7 +48,7 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
 
 
 @schemathesis.hook
-def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+def map_case(context: schemathesis.HookContext, case: Case) -> Case:
     """Make every valid Idempotency-Key specific to its request body (generated cases).
 
     The contract answers 422 (`idempotency-key-reused`) when a key comes back with a different
@@ -60,15 +64,13 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
 
 
 @schemathesis.hook
-def before_add_examples(
-    context: schemathesis.HookContext, examples: list[schemathesis.Case]
-) -> None:
+def before_add_examples(context: schemathesis.HookContext, examples: list[Case]) -> None:
     """The same for the examples phase, whose cases (all valid) bypass `map_case`."""
     for case in examples:
         _bind_key_to_body(case)
 
 
-def _bind_key_to_body(case: schemathesis.Case) -> None:
+def _bind_key_to_body(case: Case) -> None:
     headers = case.headers
     if not headers:
         return

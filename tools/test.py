@@ -10,12 +10,13 @@ if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 import venv
 from pathlib import Path
+
+from tools import node_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -38,18 +39,19 @@ def ensure_environment(results: list[tuple[str, int, float]]) -> bool:
         venv.EnvBuilder(with_pip=True).create(VENV)
     if _run("install", [str(PYTHON), "-m", "pip", "install", "--quiet", "-e", ".[dev]"], results):
         return False
-    npm = shutil.which("npm")
     if (TOOLS / "package-lock.json").exists():
-        if npm is None:
+        if node_env.node() is None or node_env.npm() is None:
             print(
-                "Node.js/npm not found: contract lint, diff, TypeScript and browser checks "
-                "will be SKIPPED (install Node.js 20 to run them)",
+                "SKIPPING the contract tools (lint, breaking-change gate, TypeScript, browser "
+                "checks): Node.js/npm not found on PATH (install Node.js 20 and npm)",
                 flush=True,
             )
-        elif _run(
-            "npm ci", [npm, "ci", "--prefix", str(TOOLS), "--no-audit", "--no-fund"], results
-        ):
-            return False
+        elif not node_env.installed():
+            npm = str(node_env.npm())
+            if _run(
+                "npm ci", [npm, "ci", "--prefix", str(TOOLS), "--no-audit", "--no-fund"], results
+            ):
+                return False
     return True
 
 
@@ -61,10 +63,11 @@ def main(argv: list[str]) -> int:
         _run("ruff", [python, "-m", "ruff", "check", "backend", "tools", "tests"], results)
         _run("mypy", [python, "-m", "mypy"], results)
         _run("import contracts", [str(VENV / "bin" / "lint-imports")], results)
-        if (TOOLS / "lint_contract.py").exists():
+        if node_env.missing_reason() is None:
             _run("contract lint", [python, "-m", "tools.lint_contract"], results)
-        if (TOOLS / "contract_diff.py").exists():
             _run("breaking-change gate", [python, "-m", "tools.contract_diff"], results)
+        else:
+            print(f"SKIPPED contract lint and breaking-change gate: {node_env.missing_reason()}")
         _run("pytest", [python, "-m", "pytest", *argv], results)
     print("\n=== summary", flush=True)
     for title, code, seconds in results:

@@ -6,10 +6,13 @@ test command; the live fuzzer (real HTTP, bigger budget) stays the thorough run.
 
 from __future__ import annotations
 
+from typing import Any
+
 import hypothesis
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck
+from schemathesis import Case
 
 from tests.contract.conftest import CONTRACT, contract_config
 
@@ -29,7 +32,7 @@ schema = schemathesis.openapi.from_path(CONTRACT, config=contract_config())
 
 @schema.parametrize()
 @SETTINGS
-def test_operation_honours_the_contract(case: schemathesis.Case, contract_app: FastAPI) -> None:
+def test_operation_honours_the_contract(case: Case[Any], contract_app: FastAPI) -> None:
     """Every check, configured as in tools/schemathesis.toml (statuses, schemas, headers, auth)."""
     # The app exists per test (per database), the schema per module: bind it to both the
     # operation and its schema, since checks such as ignored_auth send their own probes.

@@ -44,6 +44,10 @@ async def test_valid_forms_are_accepted(client: httpx.AsyncClient, alice: User, 
     assert listed.status_code == 200 and listed.json() == [created.json()]
 
 
+def _raw(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1")
+
+
 def _basic(credentials: str) -> str:
     return "Basic " + base64.b64encode(credentials.encode()).decode()
 
@@ -108,7 +112,7 @@ REJECTED: dict[str, tuple[str, HeaderList]] = {
 async def test_other_forms_are_401(client: httpx.AsyncClient, alice: User, case: str) -> None:
     """Threat: see REJECTED[case][0]. A lenient parser lets an ambiguous or foreign credential
     through; each form gets 401 + Bearer challenge, and no task is created."""
-    headers = REJECTED[case][1]
+    headers = [(name.encode(), _raw(value)) for name, value in REJECTED[case][1]]
     write = await client.post(alice.tasks, json={"title": "planted"}, headers=headers)
     read = await client.get(alice.tasks, headers=headers)
     for response in (write, read):

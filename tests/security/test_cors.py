@@ -162,7 +162,7 @@ def test_cors_origins_are_read_from_the_environment(monkeypatch: pytest.MonkeyPa
     """Threat: a CORS_ORIGINS value that is silently misparsed (one origin with a comma in it,
     or a trailing slash that no browser Origin ever matches)."""
     monkeypatch.setenv("CORS_ORIGINS", f" {FRONTEND}/ , https://app.example.test ")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.cors_origins == [FRONTEND, "https://app.example.test"]
 
 
@@ -176,7 +176,7 @@ def test_production_refuses_wildcard_and_null_origins(
     monkeypatch.setenv("BETTER_AUTH_SECRET", LONG_SECRET)
     monkeypatch.setenv("CORS_ORIGINS", origins)
     with pytest.raises(ValidationError, match="CORS_ORIGINS"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
 
 
 def test_production_accepts_an_explicit_origin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,4 +184,4 @@ def test_production_accepts_an_explicit_origin(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TODO_ENV", "production")
     monkeypatch.setenv("BETTER_AUTH_SECRET", LONG_SECRET)
     monkeypatch.setenv("CORS_ORIGINS", "https://todo.example.test")
-    assert Settings(_env_file=None).cors_origins == ["https://todo.example.test"]  # type: ignore[call-arg]
+    assert Settings(_env_file=None).cors_origins == ["https://todo.example.test"]

@@ -47,7 +47,7 @@ class World:
     @property
     def missing_id(self) -> int:
         """An id no task has (past every id handed out so far)."""
-        return max(t["id"] for t in self.alice_tasks + self.bob_tasks) + 1000
+        return int(max(t["id"] for t in self.alice_tasks + self.bob_tasks)) + 1000
 
     async def assert_unchanged(self, client: httpx.AsyncClient) -> None:
         assert await snapshot(client, self.alice) == self.alice_before
