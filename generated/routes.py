@@ -9,7 +9,7 @@ including the handler dependencies captured by `build_router`.
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from pydantic import StringConstraints
 from typing_extensions import Annotated
 
@@ -155,6 +155,7 @@ def build_router(
         '/api/{user_id}/tasks/{task_id}',
         operation_id='deleteTask',
         response_model=None,
+        response_class=Response,
         status_code=204,
         tags=['tasks'],
         summary='Delete a task',

@@ -561,13 +561,15 @@ export interface components {
          */
         TaskId: number;
         /**
-         * @description Apply the change only if the task's current `ETag` is one of these (or `*`); otherwise 412.
-         * @example "3"
+         * @description Apply the change only if the task's current `ETag` is one of these entity tags (or `*`
+         *     for any current version); otherwise 412 and nothing changes. Strong comparison: weak
+         *     (`W/`) tags and malformed values never match.
+         * @example "42.3"
          */
         IfMatch: string;
         /**
-         * @description Answer 304 without a body if the current `ETag` is one of these (or `*`).
-         * @example "3"
+         * @description Answer 304 without a body if the current `ETag` is one of these (or `*`); weak comparison.
+         * @example "42.3"
          */
         IfNoneMatch: string;
         /**
@@ -599,8 +601,10 @@ export interface components {
          */
         Link: string;
         /**
-         * @description Entity tag of the representation, for `If-Match` and `If-None-Match`.
-         * @example "3"
+         * @description Entity tag of the representation, for `If-Match` and `If-None-Match`: strong
+         *     `"<id>.<version>"` for a task (the version grows on every write), weak `W/"..."` for a
+         *     page of the list.
+         * @example "42.3"
          */
         ETag: string;
         /**
@@ -749,8 +753,8 @@ export interface operations {
                  */
                 "X-Request-ID"?: components["parameters"]["RequestId"];
                 /**
-                 * @description Answer 304 without a body if the current `ETag` is one of these (or `*`).
-                 * @example "3"
+                 * @description Answer 304 without a body if the current `ETag` is one of these (or `*`); weak comparison.
+                 * @example "42.3"
                  */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
@@ -852,8 +856,8 @@ export interface operations {
                  */
                 "X-Request-ID"?: components["parameters"]["RequestId"];
                 /**
-                 * @description Answer 304 without a body if the current `ETag` is one of these (or `*`).
-                 * @example "3"
+                 * @description Answer 304 without a body if the current `ETag` is one of these (or `*`); weak comparison.
+                 * @example "42.3"
                  */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
@@ -905,8 +909,10 @@ export interface operations {
                  */
                 "X-Request-ID"?: components["parameters"]["RequestId"];
                 /**
-                 * @description Apply the change only if the task's current `ETag` is one of these (or `*`); otherwise 412.
-                 * @example "3"
+                 * @description Apply the change only if the task's current `ETag` is one of these entity tags (or `*`
+                 *     for any current version); otherwise 412 and nothing changes. Strong comparison: weak
+                 *     (`W/`) tags and malformed values never match.
+                 * @example "42.3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -954,8 +960,10 @@ export interface operations {
                  */
                 "X-Request-ID"?: components["parameters"]["RequestId"];
                 /**
-                 * @description Apply the change only if the task's current `ETag` is one of these (or `*`); otherwise 412.
-                 * @example "3"
+                 * @description Apply the change only if the task's current `ETag` is one of these entity tags (or `*`
+                 *     for any current version); otherwise 412 and nothing changes. Strong comparison: weak
+                 *     (`W/`) tags and malformed values never match.
+                 * @example "42.3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -1004,8 +1012,10 @@ export interface operations {
                  */
                 "X-Request-ID"?: components["parameters"]["RequestId"];
                 /**
-                 * @description Apply the change only if the task's current `ETag` is one of these (or `*`); otherwise 412.
-                 * @example "3"
+                 * @description Apply the change only if the task's current `ETag` is one of these entity tags (or `*`
+                 *     for any current version); otherwise 412 and nothing changes. Strong comparison: weak
+                 *     (`W/`) tags and malformed values never match.
+                 * @example "42.3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -1053,8 +1063,10 @@ export interface operations {
                  */
                 "X-Request-ID"?: components["parameters"]["RequestId"];
                 /**
-                 * @description Apply the change only if the task's current `ETag` is one of these (or `*`); otherwise 412.
-                 * @example "3"
+                 * @description Apply the change only if the task's current `ETag` is one of these entity tags (or `*`
+                 *     for any current version); otherwise 412 and nothing changes. Strong comparison: weak
+                 *     (`W/`) tags and malformed values never match.
+                 * @example "42.3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
