@@ -17,7 +17,11 @@ from backend.contract import install_contract_routes, load_contract
 from backend.db import create_engine, create_sessionmaker, read_only_engine
 from backend.handlers.health import HealthHandlers, health_handlers
 from backend.handlers.tasks import TaskHandlers, task_handlers
-from backend.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from backend.middleware import (
+    BodyGuardMiddleware,
+    ErrorBoundaryMiddleware,
+    RequestContextMiddleware,
+)
 from backend.problems import install_exception_handlers
 from backend.repository import delete_expired_keys
 from backend.settings import Settings
@@ -149,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_exception_handlers(app)
     install_contract_routes(app, contract)
+    # Added innermost first: ErrorBoundary < BodyGuard < CORS < RequestContext.
+    app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

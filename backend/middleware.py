@@ -13,17 +13,21 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.db import is_database_unavailable
 from backend.errors import (
     PROBLEM_MEDIA_TYPE,
     BadRequest,
     DomainError,
+    InternalError,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     problem_body,
     problem_instance,
 )
 
 access_log = logging.getLogger("todo_api.access")
+error_log = logging.getLogger("todo_api.errors")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -136,6 +140,42 @@ class BodyGuardMiddleware:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the request body is larger than {self.max_body_bytes} bytes")
+
+
+class ErrorBoundaryMiddleware:
+    """Innermost: an unexpected exception becomes the contract's 500 (or 503) problem here.
+
+    Starlette renders its catch-all 500 outside every middleware, so that response would lack
+    X-Request-ID, API-Version and the CORS headers; rendered here, it gets them like any other.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                raise
+            error: DomainError
+            if is_database_unavailable(exc):
+                error_log.warning("database unavailable: %s", type(exc).__name__)
+                error = ServiceUnavailable("the database is unavailable")
+            else:
+                error_log.exception("unhandled error")
+                error = InternalError("an unexpected error occurred")
+            await _send_problem(scope, send, error)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

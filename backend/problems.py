@@ -138,13 +138,6 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
     return _render(request, InternalError("an unexpected database error occurred"))
 
 
-async def on_unexpected(request: Request, exc: Exception) -> Response:
-    if is_database_unavailable(exc):
-        return _render(request, ServiceUnavailable("the database is unavailable"))
-    logger.exception("unhandled error")
-    return _render(request, InternalError("an unexpected error occurred"))
-
-
 def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(DomainError, on_domain_error)
@@ -152,4 +145,4 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(SQLAlchemyError, on_database_error)
     app.add_exception_handler(OSError, on_database_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    # Anything else is rendered by backend.middleware.ErrorBoundaryMiddleware.

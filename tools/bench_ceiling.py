@@ -48,36 +48,44 @@ COLUMNS = (
 OWNED = "user_id = :user_id"
 FILTERED = f"{OWNED} AND completed = false AND priority = 3"
 BY_DUE = "ORDER BY due_at ASC NULLS LAST, id ASC LIMIT 100"
-SEARCHED = f"{FILTERED} AND (title_key LIKE :pattern ESCAPE '\\' OR lower(description) LIKE :pattern ESCAPE '\\')"
+SEARCHED = (  # the API's case-folded search keys (specs/database/schema.md)
+    f"{FILTERED} AND (title_key LIKE :pattern ESCAPE '\\' "
+    "OR description_key LIKE :pattern ESCAPE '\\')"
+)
 TAGS = {"postgresql": "CAST(:tags AS jsonb)", "sqlite": ":tags"}
 
 # endpoint -> SQL (with {tags} filled per dialect); "one" means a missing row is a 404.
+# Every piece is a constant of this module; values are bound parameters.
 STATEMENTS: dict[str, tuple[str, bool]] = {
     "list": (
-        f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} ORDER BY created_at DESC, id DESC LIMIT 100",
+        f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} "  # noqa: S608
+        "ORDER BY created_at DESC, id DESC LIMIT 100",
         False,
     ),
-    "filter": (f"SELECT {COLUMNS} FROM tasks WHERE {FILTERED} {BY_DUE}", False),
-    "search": (f"SELECT {COLUMNS} FROM tasks WHERE {SEARCHED} {BY_DUE}", False),
-    "get": (f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} AND id = :id", True),
+    "filter": (f"SELECT {COLUMNS} FROM tasks WHERE {FILTERED} {BY_DUE}", False),  # noqa: S608
+    "search": (f"SELECT {COLUMNS} FROM tasks WHERE {SEARCHED} {BY_DUE}", False),  # noqa: S608
+    "get": (f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} AND id = :id", True),  # noqa: S608
     "create": (
-        "INSERT INTO tasks (user_id, title, title_key, description, completed, priority, due_at, "
-        "tags, version, created_at, updated_at) VALUES (:user_id, :title, :title_key, "
-        ":description, false, :priority, :due_at, {tags}, 1, :now, :now) RETURNING id",
+        "INSERT INTO tasks (user_id, title, title_key, description, description_key, completed, "
+        "priority, due_at, tags, version, created_at, updated_at) VALUES (:user_id, :title, "
+        ":title_key, :description, :description_key, false, :priority, :due_at, {tags}, 1, "
+        ":now, :now) RETURNING id",
         True,
     ),
     "put": (
-        "UPDATE tasks SET title = :title, title_key = :title_key, description = :description, "
+        "UPDATE tasks SET title = :title, title_key = :title_key, "  # noqa: S608
+        "description = :description, description_key = :description_key, "
         "completed = :completed, priority = :priority, due_at = :due_at, tags = {tags}, "
-        f"version = version + 1, updated_at = :now WHERE {OWNED} AND id = :id RETURNING {COLUMNS}",
-        True,
-    ),
-    "complete": (
-        "UPDATE tasks SET completed = NOT completed, version = version + 1, updated_at = :now "
+        "version = version + 1, updated_at = :now "
         f"WHERE {OWNED} AND id = :id RETURNING {COLUMNS}",
         True,
     ),
-    "delete": (f"DELETE FROM tasks WHERE {OWNED} AND id = :id RETURNING id", True),
+    "complete": (
+        "UPDATE tasks SET completed = NOT completed, version = version + 1, "  # noqa: S608
+        f"updated_at = :now WHERE {OWNED} AND id = :id RETURNING {COLUMNS}",
+        True,
+    ),
+    "delete": (f"DELETE FROM tasks WHERE {OWNED} AND id = :id RETURNING id", True),  # noqa: S608
 }
 
 Headers = list[tuple[bytes, bytes]]
@@ -246,6 +254,9 @@ class SqlApp(BareApp):
                 title=data["title"],
                 title_key=data["title"].lower(),
                 description=data.get("description"),
+                description_key=None
+                if data.get("description") is None
+                else data["description"].lower(),
                 priority=PRIORITY_RANK[data.get("priority", "medium")],
                 due_at=self._time(None if due is None else datetime.fromisoformat(due)),
                 tags=orjson.dumps(data.get("tags", [])).decode(),
