@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _prepare_off(cls, value: object) -> object:
+        # DB_PREPARE_THRESHOLD= (empty), none or off: no prepared statements (PgBouncer).
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.todo_env != "production":

@@ -853,12 +853,12 @@ def _progress(r: dict[str, Any]) -> str:
 # -- JWT micro-benchmark ---------------------------------------------------------------------
 
 
-def jwt_bench(iterations: int) -> dict[str, float]:
+def jwt_bench(iterations: int) -> dict[str, dict[str, float]]:
     """Microseconds per TokenVerifier.verify for HS256 and EdDSA (cached JWKS key), in process."""
     return asyncio.run(_jwt_bench(iterations))
 
 
-async def _jwt_bench(iterations: int) -> dict[str, float]:
+async def _jwt_bench(iterations: int) -> dict[str, dict[str, float]]:
     import jwt
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from jwt.algorithms import OKPAlgorithm
@@ -879,7 +879,7 @@ async def _jwt_bench(iterations: int) -> dict[str, float]:
     settings = Settings(
         _env_file=None,
         todo_env="test",
-        better_auth_secret=secret.decode(),  # type: ignore[call-arg]
+        better_auth_secret=secret.decode(),
         better_auth_url=issuer,
     )
     jwks = JwksCache(
@@ -965,7 +965,8 @@ def print_table(sessions: Sequence[dict[str, Any]]) -> None:
                 f"{app['rps']:>7.0f} {app['p50_ms']:>7.2f} {app['p99_ms']:>8.2f} {spread:>7.1f} "
                 f"{app['errors']:>6} {app['rss_total_mb']:>6.0f} {app['rss_worker_mb']:>7.0f} "
                 f"{app['cpu_us_per_request'] or 0:>7.0f} {sql.get('rps', 0):>9.0f} {ratio_b:>6} "
-                f"{sql.get('cpu_us_per_request') or 0:>7.0f} {bare.get('rps', 0):>9.0f} {ratio_a:>6}"
+                f"{sql.get('cpu_us_per_request') or 0:>7.0f} {bare.get('rps', 0):>9.0f} "
+                f"{ratio_a:>6}"
             )
 
 
