@@ -27,10 +27,10 @@ function parse_args(args)
 end
 
 function load_ids(path)
+  -- Kept as strings: LuaJIT would print ids of 15+ digits as 1e+15.
   local ids = {}
   for line in io.lines(path) do
-    local id = tonumber(line)
-    if id then ids[#ids + 1] = id end
+    if line:match("^%d+$") then ids[#ids + 1] = line end
   end
   assert(#ids > 0, "no task ids in " .. path)
   return ids

@@ -3,7 +3,7 @@
 -- exhausted pool shows up as 404 errors instead of silently re-deleting nothing.
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local MISSING_ID = 9007199254740991
+local MISSING_ID = "999999999999" -- a string: LuaJIT prints big numbers as 1e+15
 
 function init(args)
   parse_args(args)
