@@ -15,8 +15,8 @@ from backend.migrate import upgrade_to_head
 from backend.settings import Settings
 from tests.support import (
     PG_SKIP_REASON,
-    SECRET,
     User,
+    api_settings,
     postgres_url,
     reset_postgres_schema,
     truncate_postgres,
@@ -62,13 +62,7 @@ def database_url(
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        todo_env="test",
-        database_url=database_url,
-        better_auth_secret=SECRET.decode(),
-        log_level="WARNING",
-    )
+    return api_settings(database_url)
 
 
 @pytest.fixture

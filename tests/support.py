@@ -17,6 +17,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from backend.auth import mint_token
+from backend.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"test-secret-for-todo-api-0123456789abcdef"
@@ -49,6 +50,17 @@ class User:
 
     def task(self, task_id: int | str) -> str:
         return f"/api/{self.id}/tasks/{task_id}"
+
+
+def api_settings(database_url: str) -> Settings:
+    """Settings of an API under test: the given database, the test secret, quiet logs."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        todo_env="test",
+        database_url=database_url,
+        better_auth_secret=SECRET.decode(),
+        log_level="WARNING",
+    )
 
 
 def postgres_url() -> str | None:

@@ -11,18 +11,7 @@ import httpx
 import pytest
 
 from backend.app import create_app
-from backend.settings import Settings
-from tests.support import PG_SKIP_REASON, SECRET, truncate_postgres
-
-
-def make_settings(database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        todo_env="test",
-        database_url=database_url,
-        better_auth_secret=SECRET.decode(),
-        log_level="WARNING",
-    )
+from tests.support import PG_SKIP_REASON, api_settings, truncate_postgres
 
 
 @pytest.fixture
@@ -39,7 +28,7 @@ async def both_clients(
     async with AsyncExitStack() as stack:
         clients = {}
         for name, url in urls.items():
-            app = create_app(make_settings(url))
+            app = create_app(api_settings(url))
             await stack.enter_async_context(app.router.lifespan_context(app))
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(

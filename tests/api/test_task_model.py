@@ -20,8 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_s
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.app import create_app
-from tests.api.conftest import make_settings
-from tests.support import User
+from tests.support import User, api_settings
 
 USERS = [User.named("alice"), User.named("bob")]
 RANK = {"low": 1, "medium": 2, "high": 3}
@@ -241,7 +240,7 @@ def expected_order(tasks: list[dict[str, Any]], sort: str, descending: bool) -> 
 
 def test_random_operations_match_the_model(database_url: str) -> None:
     loop = asyncio.new_event_loop()
-    app = create_app(make_settings(database_url))
+    app = create_app(api_settings(database_url))
     lifespan = app.router.lifespan_context(app)
     loop.run_until_complete(lifespan.__aenter__())
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
