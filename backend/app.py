@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -124,6 +125,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.token_verifier = verifier
     await verifier.prefetch_keys()  # warm the JWKS cache; a failure here is retried per request
     cleanup = asyncio.create_task(_clean_expired_keys(app))
+    # Move everything built at start-up (modules, routes, schemas, the engine) out of the
+    # collector's reach: a full collection then scans only per-request garbage. Without it,
+    # list requests spent about a fifth of their CPU time, and their p99, in gen-2 collections.
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,10 +21,10 @@ LIKE_ESCAPE = "\\"
 
 
 class TaskRecord(Protocol):
-    """A stored task as the handlers read it: a Core row of `tasks` or an ORM `Task`.
+    """A stored task as the handlers read it: a Core row of `tasks`.
 
-    Reads return Core rows: building ORM objects (identity map, instrumentation) cost more
-    than the rest of a list request, and nothing here changes a task through the ORM.
+    Reads and writes return Core rows: building ORM objects (identity map, instrumentation,
+    unit-of-work flush) cost more than the rest of a request, and nothing here needs them.
     """
 
     @property
@@ -100,6 +101,109 @@ _GET_ONE = sa.select(_TASKS).where(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ListShape:
+    """What a list statement's SQL depends on; the values themselves are bound parameters."""
+
+    dialect: str
+    completed: bool
+    priority: bool
+    due_before: bool
+    due_after: bool
+    text: bool
+    tags: int
+    sort: str
+    descending: bool
+
+
+def _has_all_tags(dialect: str, count: int) -> ColumnElement[bool]:
+    tags_column: Any = _TASKS.c.tags
+    if dialect == "postgresql":
+        # jsonb @> is served by the GIN (jsonb_path_ops) index ix_tasks_tags.
+        contains: ColumnElement[bool] = tags_column.op("@>")(
+            sa.bindparam("tags", type_=postgresql.JSONB)
+        )
+        return contains
+    conditions = []
+    for index in range(count):
+        each = sa.func.json_each(tags_column).table_valued("value").alias()
+        conditions.append(
+            sa.select(sa.literal(1))
+            .select_from(each)
+            .where(each.c.value == sa.bindparam(f"tag_{index}"))
+            .exists()
+        )
+    return sa.and_(*conditions)
+
+
+def _filters(shape: ListShape) -> list[ColumnElement[bool]]:
+    columns = _TASKS.c
+    filters: list[ColumnElement[bool]] = [columns.user_id == sa.bindparam("owner_id")]
+    if shape.completed:
+        filters.append(columns.completed == sa.bindparam("completed"))
+    if shape.priority:
+        filters.append(columns.priority == sa.bindparam("priority"))
+    if shape.due_before:
+        filters.append(columns.due_at < sa.bindparam("due_before"))
+    if shape.due_after:
+        filters.append(columns.due_at > sa.bindparam("due_after"))
+    if shape.text:
+        pattern: sa.BindParameter[str] = sa.bindparam("pattern", type_=sa.String())
+        filters.append(
+            sa.or_(
+                columns.title_key.like(pattern, escape=LIKE_ESCAPE),
+                columns.description_key.like(pattern, escape=LIKE_ESCAPE),
+            )
+        )
+    if shape.tags:
+        filters.append(_has_all_tags(shape.dialect, shape.tags))
+    return filters
+
+
+def _order(shape: ListShape) -> list[Any]:
+    columns = _TASKS.c
+    column = {
+        "created_at": columns.created_at,
+        "updated_at": columns.updated_at,
+        "due_at": columns.due_at,
+        "priority": columns.priority,
+        "title": columns.title_key,
+    }[shape.sort]
+    primary = column.desc() if shape.descending else column.asc()
+    if shape.sort == "due_at":
+        primary = primary.nulls_last()
+    tie_break = columns.id.desc() if shape.descending else columns.id.asc()
+    return [primary, tie_break]
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statements(shape: ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The page and count statements of one shape, built once: building one costs as much as
+    running it. Bounded: the tag count is capped by the contract and the rest are flags."""
+    filters = _filters(shape)
+    page = (
+        sa.select(_TASKS)
+        .where(*filters)
+        .order_by(*_order(shape))
+        .offset(sa.bindparam("skip", type_=sa.Integer()))
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    count = sa.select(sa.func.count()).select_from(_TASKS).where(*filters)
+    return page, count
+
+
+_INSERT = sa.insert(_TASKS).returning(*_TASKS.c)
+# Every column an insert binds, so each create compiles to the same (cached) statement.
+_CREATE_DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "description_key": None,
+    "completed": False,
+    "priority": 2,
+    "due_at": None,
+    "tags": [],
+}
+
+
 class TaskRepository:
     """Reads and writes the tasks of `owner_id` only; may flush, never commits."""
 
@@ -111,9 +215,6 @@ class TaskRepository:
     def _dialect(self) -> str:
         return self._session.get_bind().dialect.name
 
-    def _owned(self) -> ColumnElement[bool]:
-        return Task.__table__.c.user_id == self._owner_id  # type: ignore[attr-defined,no-any-return]
-
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, task_id: int) -> TaskRecord:
@@ -123,89 +224,56 @@ class TaskRepository:
             raise NotFound(f"task {task_id} not found")
         return cast(TaskRecord, row)
 
-    def _filters(self, query: TaskQuery) -> list[ColumnElement[bool]]:
-        filters: list[ColumnElement[bool]] = [self._owned()]
-        if query.completed is not None:
-            filters.append(Task.completed == query.completed)  # type: ignore[arg-type]
-        if query.priority is not None:
-            filters.append(Task.priority == query.priority)  # type: ignore[arg-type]
-        if query.due_before is not None:
-            filters.append(Task.due_at < query.due_before)  # type: ignore[arg-type,operator]
-        if query.due_after is not None:
-            filters.append(Task.due_at > query.due_after)  # type: ignore[arg-type,operator]
-        if query.text is not None:
-            pattern = _like_pattern(query.text)
-            filters.append(
-                sa.or_(
-                    Task.__table__.c.title_key.like(  # type: ignore[attr-defined]
-                        pattern, escape=LIKE_ESCAPE
-                    ),
-                    Task.__table__.c.description_key.like(  # type: ignore[attr-defined]
-                        pattern, escape=LIKE_ESCAPE
-                    ),
-                )
-            )
-        if query.tags:
-            filters.append(self._has_all_tags(sorted(set(query.tags))))
-        return filters
-
-    def _has_all_tags(self, tags: list[str]) -> ColumnElement[bool]:
-        tags_column: Any = Task.__table__.c.tags  # type: ignore[attr-defined]
-        if self._dialect == "postgresql":
-            # jsonb @> is served by the GIN (jsonb_path_ops) index ix_tasks_tags.
-            contains: ColumnElement[bool] = tags_column.op("@>")(
-                sa.cast(sa.literal(tags, postgresql.JSONB), postgresql.JSONB)
-            )
-            return contains
-        conditions = []
-        for tag in tags:
-            each = sa.func.json_each(tags_column).table_valued("value").alias()
-            conditions.append(
-                sa.select(sa.literal(1)).select_from(each).where(each.c.value == tag).exists()
-            )
-        return sa.and_(*conditions)
-
-    def _order(self, query: TaskQuery) -> list[Any]:
-        table = Task.__table__.c  # type: ignore[attr-defined]
-        column = {
-            "created_at": table.created_at,
-            "updated_at": table.updated_at,
-            "due_at": table.due_at,
-            "priority": table.priority,
-            "title": table.title_key,
-        }[query.sort]
-        primary = column.desc() if query.descending else column.asc()
-        if query.sort == "due_at":
-            primary = primary.nulls_last()
-        tie_break = table.id.desc() if query.descending else table.id.asc()
-        return [primary, tie_break]
-
     async def list(self, query: TaskQuery) -> TaskPage:
-        filters = self._filters(query)
-        statement = (
-            sa.select(Task.__table__)  # type: ignore[attr-defined]
-            .where(*filters)
-            .order_by(*self._order(query))
-            .offset(query.skip)
-            .limit(query.limit)
+        tags = sorted(set(query.tags))
+        shape = ListShape(
+            dialect=self._dialect,
+            completed=query.completed is not None,
+            priority=query.priority is not None,
+            due_before=query.due_before is not None,
+            due_after=query.due_after is not None,
+            text=query.text is not None,
+            tags=len(tags),
+            sort=query.sort,
+            descending=query.descending,
         )
-        rows = cast(list[TaskRecord], (await self._session.execute(statement)).all())
+        page_statement, count_statement = _list_statements(shape)
+        parameters: dict[str, Any] = {
+            "owner_id": self._owner_id,
+            "completed": query.completed,
+            "priority": query.priority,
+            "due_before": query.due_before,
+            "due_after": query.due_after,
+            "pattern": None if query.text is None else _like_pattern(query.text),
+            "skip": query.skip,
+            "limit": query.limit,
+        }
+        if self._dialect == "postgresql":
+            parameters["tags"] = tags
+        else:
+            parameters.update({f"tag_{index}": tag for index, tag in enumerate(tags)})
+        rows = cast(
+            list[TaskRecord], (await self._session.execute(page_statement, parameters)).all()
+        )
         # A short page that starts at the beginning or holds rows tells the total for free.
         if len(rows) < query.limit and (rows or query.skip == 0):
             return TaskPage(rows=rows, total=query.skip + len(rows))
-        total = await self._session.scalar(
-            sa.select(sa.func.count()).select_from(Task).where(*filters)
-        )
+        total = await self._session.scalar(count_statement, parameters)
         return TaskPage(rows=rows, total=int(total or 0))
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create(self, values: dict[str, Any]) -> Task:
+    async def create(self, values: dict[str, Any]) -> TaskRecord:
         now = _now()
-        row = Task(**values, user_id=self._owner_id, version=1, created_at=now, updated_at=now)
-        self._session.add(row)
-        await self._session.flush()
-        return row
+        parameters = {
+            **_CREATE_DEFAULTS,
+            **values,
+            "user_id": self._owner_id,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return cast(TaskRecord, (await self._session.execute(_INSERT, parameters)).one())
 
     async def _update_where(
         self, task_id: int, condition: ETagCondition | None, changes: dict[str, Any]
