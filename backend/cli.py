@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -67,20 +68,22 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 1
     _announce_dev_secret(settings)
+    config: dict[str, Any] = {
+        "app": "backend.app:create_app",
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,  # ours is backend.middleware's JSON line
+        "log_config": logging_config(settings.log_level),
+        "timeout_graceful_shutdown": args.graceful_timeout,
+        "server_header": False,
+    }
+    if args.workers > 1:
+        from backend.workers import Supervisor
+
+        return Supervisor(config, host=args.host, port=args.port, workers=args.workers).run()
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        "backend.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=logging_config(settings.log_level),
-        timeout_graceful_shutdown=args.graceful_timeout,
-        server_header=False,
-    )
+    uvicorn.run(host=args.host, port=args.port, **config)
     return 0
 
 
@@ -120,6 +123,13 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="todo-api", description="Multi-user Todo REST API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes, each listening on the port through SO_REUSEPORT (default 1)",
+    )
     run.add_argument(
         "--graceful-timeout",
         type=int,

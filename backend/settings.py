@@ -28,8 +28,8 @@ class Settings(BaseSettings):
 
     # Database: a SQLite file in the working directory unless told otherwise.
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_FILE}"
-    db_pool_size: int = Field(default=10, ge=1, le=1000)
-    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_size: int = Field(default=5, ge=1, le=1000)
+    db_max_overflow: int = Field(default=0, ge=0, le=1000)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)

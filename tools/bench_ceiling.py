@@ -8,8 +8,8 @@
   (BEGIN, statement, COMMIT), as the API's unit of work does; `never` gives the bare minimum
   of one round trip per request also for writes, `always` a transaction for reads too.
 
-Both run under uvicorn exactly as `todo-api serve` does (uvloop, httptools, no access log), so
-the API's throughput divided by theirs is the share of the ceiling it reaches.
+Both run under uvicorn exactly as `todo-api serve` does (uvloop, httptools, no access log, a
+listener per worker), so the API's throughput divided by theirs is the share of the ceiling.
 
     python -m tools.bench_ceiling {bare,sql} --port P --workers N   (config: $BENCH_CEILING_CONFIG)
 """
@@ -297,19 +297,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    # The same uvicorn settings as backend.cli.serve.
-    uvicorn.run(
-        f"tools.bench_ceiling:{args.kind}_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        server_header=False,
-    )
+    # The same uvicorn settings and worker model (a SO_REUSEPORT listener per worker, see
+    # backend.workers) as backend.cli.serve.
+    config: dict[str, Any] = {
+        "app": f"tools.bench_ceiling:{args.kind}_app",
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+    }
+    if args.workers > 1:
+        from backend.workers import Supervisor
+
+        raise SystemExit(
+            Supervisor(config, host=args.host, port=args.port, workers=args.workers).run()
+        )
+    uvicorn.run(host=args.host, port=args.port, **config)
 
 
 if __name__ == "__main__":
