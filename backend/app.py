@@ -1,4 +1,4 @@
-"""The app factory: generated routers + hand-written handlers, session, auth and errors."""
+"""The app factory: generated routers + hand-written handlers, the unit of work, auth and errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from backend.auth import TokenVerifier, resolve_hs_secret
 from backend.contract import install_contract_routes, load_contract
-from backend.db import create_engine, create_sessionmaker, read_only_engine
+from backend.db import create_engine, read_only_engine
 from backend.handlers.health import HealthHandlers, health_handlers
 from backend.handlers.tasks import TaskHandlers, task_handlers
 from backend.middleware import (
@@ -105,8 +105,8 @@ async def _clean_expired_keys(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(KEY_CLEANUP_INTERVAL_SECONDS)
         try:
-            async with app.state.sessionmaker() as session, session.begin():
-                removed = await delete_expired_keys(session)
+            async with app.state.engine.begin() as connection:
+                removed = await delete_expired_keys(connection)
             if removed:
                 logger.info("expired idempotency keys removed", extra={"count": removed})
         except Exception:  # a failed sweep is retried next interval; never kill the loop
@@ -118,8 +118,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = create_engine(settings)
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.read_sessionmaker = create_sessionmaker(read_only_engine(engine))
+    app.state.read_engine = read_only_engine(engine)
     secret, _ = resolve_hs_secret(settings)
     verifier = TokenVerifier(settings, secret)
     app.state.token_verifier = verifier

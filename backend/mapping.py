@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from backend.errors import ValidationFailed
 from backend.repository import TaskRecord
 from backend.tables import PRIORITY_NAME, PRIORITY_RANK, fold_case
+from backend.tables import Task as TaskTable
 from generated.models import Priority, Tag, Task
 
 # Fields the contract allows to be null; any other field sent as null is a validation error.
@@ -26,6 +27,14 @@ def _tag(value: str) -> Tag:
 
 
 _TASK_FIELDS = frozenset(Task.model_fields)
+# Positions in a `tasks` row: every task row is `SELECT tasks.*` or `RETURNING tasks.*`, in the
+# table's column order. Unpacking a row is ~25x cheaper than reading its attributes by name.
+_COLUMNS = tuple(TaskTable.__table__.c.keys())  # type: ignore[attr-defined]
+(_ID, _USER_ID, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY_RANK, _DUE_AT, _TAGS) = (
+    _COLUMNS.index(name)
+    for name in ("id", "user_id", "title", "description", "completed", "priority", "due_at", "tags")
+)
+_CREATED_AT, _UPDATED_AT = _COLUMNS.index("created_at"), _COLUMNS.index("updated_at")
 _new_task = Task.__new__
 _set = object.__setattr__
 
@@ -34,24 +43,24 @@ def to_api(row: TaskRecord) -> Task:
     """Build the response model without re-validating what the database constraints guarantee.
 
     What `Task.model_construct` does, minus its per-field default handling: every field comes
-    from the row. A page of 100 tasks is built in about a fifth of model_construct's time.
+    from the row. A page of 20 tasks is built in a fraction of model_construct's time.
     """
-    assert row.id is not None
+    values = tuple(row)
     task = _new_task(Task)
     _set(
         task,
         "__dict__",
         {
-            "id": row.id,
-            "user_id": row.user_id,
-            "title": row.title,
-            "description": row.description,
-            "completed": row.completed,
-            "priority": _PRIORITY[row.priority],
-            "due_at": row.due_at,
-            "tags": [_tag(tag) for tag in row.tags],
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
+            "id": values[_ID],
+            "user_id": values[_USER_ID],
+            "title": values[_TITLE],
+            "description": values[_DESCRIPTION],
+            "completed": values[_COMPLETED],
+            "priority": _PRIORITY[values[_PRIORITY_RANK]],
+            "due_at": values[_DUE_AT],
+            "tags": [_tag(tag) for tag in values[_TAGS]],
+            "created_at": values[_CREATED_AT],
+            "updated_at": values[_UPDATED_AT],
         },
     )
     _set(task, "__pydantic_fields_set__", set(_TASK_FIELDS))

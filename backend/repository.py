@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from backend.errors import NotFound, PreconditionFailed
@@ -21,7 +21,7 @@ LIKE_ESCAPE = "\\"
 
 
 class TaskRecord(Protocol):
-    """A stored task as the handlers read it: a Core row of `tasks`.
+    """A stored task as the handlers read it: a Core row of `tasks`, in the table's column order.
 
     Reads and writes return Core rows: building ORM objects (identity map, instrumentation,
     unit-of-work flush) cost more than the rest of a request, and nothing here needs them.
@@ -49,6 +49,7 @@ class TaskRecord(Protocol):
     def created_at(self) -> datetime: ...
     @property
     def updated_at(self) -> datetime: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,19 +208,19 @@ _CREATE_DEFAULTS: dict[str, Any] = {
 class TaskRepository:
     """Reads and writes the tasks of `owner_id` only; may flush, never commits."""
 
-    def __init__(self, session: AsyncSession, owner_id: str) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection, owner_id: str) -> None:
+        self._connection = connection
         self._owner_id = owner_id
 
     @property
     def _dialect(self) -> str:
-        return self._session.get_bind().dialect.name
+        return self._connection.dialect.name
 
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, task_id: int) -> TaskRecord:
         parameters = {"owner_id": self._owner_id, "task_id": task_id}
-        row = (await self._session.execute(_GET_ONE, parameters)).first()
+        row = (await self._connection.execute(_GET_ONE, parameters)).first()
         if row is None:
             raise NotFound(f"task {task_id} not found")
         return cast(TaskRecord, row)
@@ -253,12 +254,12 @@ class TaskRepository:
         else:
             parameters.update({f"tag_{index}": tag for index, tag in enumerate(tags)})
         rows = cast(
-            list[TaskRecord], (await self._session.execute(page_statement, parameters)).all()
+            list[TaskRecord], (await self._connection.execute(page_statement, parameters)).all()
         )
         # A short page that starts at the beginning or holds rows tells the total for free.
         if len(rows) < query.limit and (rows or query.skip == 0):
             return TaskPage(rows=rows, total=query.skip + len(rows))
-        total = await self._session.scalar(count_statement, parameters)
+        total = await self._connection.scalar(count_statement, parameters)
         return TaskPage(rows=rows, total=int(total or 0))
 
     # -- writes ------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ class TaskRepository:
             "created_at": now,
             "updated_at": now,
         }
-        return cast(TaskRecord, (await self._session.execute(_INSERT, parameters)).one())
+        return cast(TaskRecord, (await self._connection.execute(_INSERT, parameters)).one())
 
     async def _update_where(
         self, task_id: int, condition: ETagCondition | None, changes: dict[str, Any]
@@ -288,7 +289,7 @@ class TaskRepository:
             .values(**changes, version=table.c.version + 1, updated_at=_now())
             .returning(*table.c)
         )
-        result = (await self._session.execute(statement)).first()
+        result = (await self._connection.execute(statement)).first()
         if result is None:
             await self._raise_missing_or_stale(task_id, condition)
         assert result is not None
@@ -320,7 +321,9 @@ class TaskRepository:
         where = [table.c.user_id == self._owner_id, table.c.id == task_id]
         if condition is not None:
             where.append(condition.sql(table))
-        result = await self._session.execute(sa.delete(table).where(*where).returning(table.c.id))
+        result = await self._connection.execute(
+            sa.delete(table).where(*where).returning(table.c.id)
+        )
         if result.first() is None:
             await self._raise_missing_or_stale(task_id, condition)
 
@@ -334,7 +337,7 @@ class TaskRepository:
         """
         table = IdempotencyKey.__table__  # type: ignore[attr-defined]
         now = _now()
-        await self._session.execute(
+        await self._connection.execute(
             sa.delete(table).where(
                 table.c.user_id == self._owner_id, table.c.key == key, table.c.expires_at <= now
             )
@@ -352,10 +355,10 @@ class TaskRepository:
             .on_conflict_do_nothing(index_elements=["user_id", "key"])
             .returning(table.c.key)
         )
-        if (await self._session.execute(statement)).first() is not None:
+        if (await self._connection.execute(statement)).first() is not None:
             return None
         stored = (
-            await self._session.execute(
+            await self._connection.execute(
                 sa.select(table.c.request_hash, table.c.response_body).where(
                     table.c.user_id == self._owner_id, table.c.key == key
                 )
@@ -366,7 +369,7 @@ class TaskRepository:
 
     async def record_key_response(self, key: str, task_id: int, response_body: str) -> None:
         table = IdempotencyKey.__table__  # type: ignore[attr-defined]
-        await self._session.execute(
+        await self._connection.execute(
             sa.update(table)
             .where(table.c.user_id == self._owner_id, table.c.key == key)
             .values(task_id=task_id, response_body=response_body)
@@ -378,13 +381,13 @@ def etag_of(row: TaskRecord) -> str:
     return f'"{row.id}.{row.version}"'
 
 
-async def delete_expired_keys(session: AsyncSession, limit: int = 1000) -> int:
+async def delete_expired_keys(connection: AsyncConnection, limit: int = 1000) -> int:
     """Remove expired idempotency keys, a bounded batch at a time (any instance may run it)."""
     table = IdempotencyKey.__table__  # type: ignore[attr-defined]
     expired = (
         sa.select(table.c.user_id, table.c.key).where(table.c.expires_at <= _now()).limit(limit)
     ).subquery()
-    result = await session.execute(
+    result = await connection.execute(
         sa.delete(table).where(
             sa.tuple_(table.c.user_id, table.c.key).in_(sa.select(expired.c.user_id, expired.c.key))
         )

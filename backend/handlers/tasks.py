@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel
 
 from backend.auth import CurrentUserId
-from backend.db import SessionDep
+from backend.db import ConnectionDep
 from backend.errors import Forbidden, IdempotencyKeyReused, ServiceUnavailable
 from backend.mapping import column_values, to_api, to_utc_filter
 from backend.pagination import link_header, list_etag
@@ -221,7 +221,7 @@ class TaskHandlers:
 
 async def task_handlers(
     current_user: CurrentUserId,
-    session: SessionDep,
+    connection: ConnectionDep,
     user_id: Annotated[str, Path()],
     request: Request,
     response: Response,
@@ -230,5 +230,5 @@ async def task_handlers(
     if user_id != current_user:
         raise Forbidden("the user_id in the path is not the authenticated user")
     request.state.user_id = current_user  # for the access log only
-    repository = TaskRepository(session, current_user)
+    repository = TaskRepository(connection, current_user)
     return TaskHandlers(repository, request, response, request.app.state.settings)

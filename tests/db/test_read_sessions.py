@@ -12,7 +12,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from backend.db import create_engine, create_sessionmaker, read_only_engine
+from backend.db import create_engine, read_only_engine
 from backend.settings import Settings
 
 
@@ -24,11 +24,11 @@ async def _transaction_status(url: str, *, read_only: bool) -> str:
     engine = create_engine(_settings(url))
     bind = read_only_engine(engine) if read_only else engine
     try:
-        async with create_sessionmaker(bind)() as session:
-            await session.execute(sa.text("SELECT 1"))
-            raw = await (await session.connection()).get_raw_connection()
+        async with bind.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+            raw = await connection.get_raw_connection()
             status: str = raw.driver_connection.info.transaction_status.name
-            await session.commit()
+            await connection.commit()
         return status
     finally:
         await engine.dispose()
@@ -44,11 +44,11 @@ async def test_postgres_reads_run_in_autocommit_writes_in_a_transaction(
 async def test_sqlite_reader_does_not_block_a_writer(scratch_sqlite: str) -> None:
     """With BEGIN IMMEDIATE a reader would hold the write lock for its whole request."""
     engine = create_engine(_settings(scratch_sqlite))
-    reads, writes = create_sessionmaker(read_only_engine(engine)), create_sessionmaker(engine)
+    reads, writes = read_only_engine(engine).connect, engine.connect
     try:
-        async with writes() as session:
-            await session.execute(sa.text("CREATE TABLE t (x INTEGER)"))
-            await session.commit()
+        async with writes() as connection:
+            await connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+            await connection.commit()
         async with reads() as reader:
             assert (await reader.execute(sa.text("SELECT count(*) FROM t"))).scalar() == 0
             async with writes() as writer:  # while the read transaction is still open

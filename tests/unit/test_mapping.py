@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import UTC, datetime
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from backend.mapping import to_api
+from backend.tables import Task as TaskTable
 from generated.models import Task
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+# Like a Core row of `SELECT tasks.*`: positional, in the table's column order, and by name.
+Row = namedtuple("Row", TaskTable.__table__.c.keys())  # type: ignore[misc,attr-defined]
 
 
-def _row(**overrides: object) -> SimpleNamespace:
+def _row(**overrides: object) -> Any:
     values: dict[str, object] = {
         "id": 7,
         "user_id": "alice",
@@ -22,13 +26,15 @@ def _row(**overrides: object) -> SimpleNamespace:
         "completed": False,
         "priority": 3,
         "due_at": None,
+        "title_key": "buy milk",
+        "description_key": None,
         "tags": ["home", "shop"],
         "version": 2,
         "created_at": CREATED,
         "updated_at": CREATED,
     }
     values.update(overrides)
-    return SimpleNamespace(**values)
+    return Row(**values)
 
 
 @pytest.mark.parametrize(

@@ -155,13 +155,13 @@ async def test_delete_expired_keys_removes_only_expired_ones_in_batches(
         assert created.status_code == 201
     await _expire_keys(app, "a1", "a2", "b1")
     table = IdempotencyKey.__table__  # type: ignore[attr-defined]
-    async with app.state.sessionmaker() as session, session.begin():
-        assert await delete_expired_keys(session, limit=2) == 2
-    async with app.state.sessionmaker() as session, session.begin():
-        assert await delete_expired_keys(session, limit=2) == 1
-    async with app.state.sessionmaker() as session, session.begin():
-        assert await delete_expired_keys(session) == 0
-        left = (await session.execute(sa.select(table.c.user_id, table.c.key))).all()
+    async with app.state.engine.begin() as connection:
+        assert await delete_expired_keys(connection, limit=2) == 2
+    async with app.state.engine.begin() as connection:
+        assert await delete_expired_keys(connection, limit=2) == 1
+    async with app.state.engine.begin() as connection:
+        assert await delete_expired_keys(connection) == 0
+        left = (await connection.execute(sa.select(table.c.user_id, table.c.key))).all()
     assert [tuple(row) for row in left] == [(alice.id, "keep")]
     # The tasks themselves stay: only the memory of the keys goes.
     assert await _count(client, alice) == 3 and await _count(client, bob) == 1
