@@ -145,8 +145,13 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     write. GET requests get a connection of `read_only_engine` (app.state.read_engine).
     """
     state = request.app.state
-    engine: AsyncEngine = state.read_engine if request.method in READ_ONLY_METHODS else state.engine
-    async with engine.connect() as connection:
+    if request.method in READ_ONLY_METHODS:
+        # Nothing to commit: closing ends the read (a no-op in autocommit). Skipping the COMMIT
+        # call saves a trip through SQLAlchemy's greenlet bridge (~35 us per GET).
+        async with state.read_engine.connect() as connection:
+            yield connection
+        return
+    async with state.engine.connect() as connection:
         try:
             yield connection
         except BaseException:

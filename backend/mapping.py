@@ -10,9 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from backend.errors import ValidationFailed
-from backend.repository import TaskRecord
+from backend.repository import TASK_COLUMNS, TaskRecord
 from backend.tables import PRIORITY_NAME, PRIORITY_RANK, fold_case
-from backend.tables import Task as TaskTable
 from generated.models import Priority, Tag, Task
 
 # Fields the contract allows to be null; any other field sent as null is a validation error.
@@ -29,7 +28,7 @@ def _tag(value: str) -> Tag:
 _TASK_FIELDS = frozenset(Task.model_fields)
 # Positions in a `tasks` row: every task row is `SELECT tasks.*` or `RETURNING tasks.*`, in the
 # table's column order. Unpacking a row is ~25x cheaper than reading its attributes by name.
-_COLUMNS = tuple(TaskTable.__table__.c.keys())  # type: ignore[attr-defined]
+_COLUMNS = TASK_COLUMNS
 (_ID, _USER_ID, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY_RANK, _DUE_AT, _TAGS) = (
     _COLUMNS.index(name)
     for name in ("id", "user_id", "title", "description", "completed", "priority", "due_at", "tags")

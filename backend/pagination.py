@@ -6,33 +6,34 @@ import hashlib
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from backend.repository import TaskPage
+from backend.repository import TASK_COLUMNS, TaskPage
 
-
-def _page_url(path: str, params: Sequence[tuple[str, str]], skip: int, limit: int) -> str:
-    kept = [(key, value) for key, value in params if key not in ("skip", "limit")]
-    return f"{path}?{urlencode([*kept, ('skip', str(skip)), ('limit', str(limit))])}"
+ID, VERSION = TASK_COLUMNS.index("id"), TASK_COLUMNS.index("version")
 
 
 def link_header(
     path: str, params: Sequence[tuple[str, str]], skip: int, limit: int, total: int
 ) -> str:
     """first/prev/next/last links; prev and next only where such a page exists."""
-    links = [(_page_url(path, params, 0, limit), "first")]
+    kept = urlencode([(key, value) for key, value in params if key not in ("skip", "limit")])
+    base = f"{path}?{kept}&" if kept else f"{path}?"
+
+    def page(start: int) -> str:  # what urlencode gives for the kept params + skip + limit
+        return f"{base}skip={start}&limit={limit}"
+
+    links = [f'<{page(0)}>; rel="first"']
     if skip > 0:
-        links.append((_page_url(path, params, max(0, skip - limit), limit), "prev"))
+        links.append(f'<{page(max(0, skip - limit))}>; rel="prev"')
     if skip + limit < total:
-        links.append((_page_url(path, params, skip + limit, limit), "next"))
+        links.append(f'<{page(skip + limit)}>; rel="next"')
     last = max(0, (total - 1) // limit * limit) if total else 0
-    links.append((_page_url(path, params, last, limit), "last"))
-    return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
+    links.append(f'<{page(last)}>; rel="last"')
+    return ", ".join(links)
 
 
 def list_etag(page: TaskPage, query_string: str) -> str:
     """Weak ETag of a page: changes when any listed task, the total or the query changes."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(query_string.encode())
-    digest.update(f"|{page.total}|".encode())
-    for row in page.rows:
-        digest.update(f"{row.id}.{row.version};".encode())
+    digest = hashlib.blake2b(f"{query_string}|{page.total}|".encode(), digest_size=16)
+    rows = page.rows
+    digest.update("".join([f"{row[ID]}.{row[VERSION]};" for row in rows]).encode())
     return f'W/"{digest.hexdigest()}"'

@@ -50,6 +50,7 @@ class TaskRecord(Protocol):
     @property
     def updated_at(self) -> datetime: ...
     def __iter__(self) -> Iterator[Any]: ...
+    def __getitem__(self, index: int) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ def _now() -> datetime:
 
 
 _TASKS: sa.Table = Task.__table__  # type: ignore[attr-defined]
+# The column order of every task row here (`SELECT tasks.*`, `RETURNING tasks.*`).
+TASK_COLUMNS: tuple[str, ...] = tuple(_TASKS.c.keys())
 # Built once: constructing a statement costs about as much as running it on a warm connection.
 _GET_ONE = sa.select(_TASKS).where(
     _TASKS.c.user_id == sa.bindparam("owner_id"), _TASKS.c.id == sa.bindparam("task_id")
