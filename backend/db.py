@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -136,6 +137,34 @@ def read_only_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+class ConnectionGate:
+    """First come, first served admission to the connection pool.
+
+    SQLAlchemy's async pool hands a returned connection to whichever coroutine asks next, not
+    to the one that waited longest (its queue lets a newcomer take an idle connection before a
+    woken waiter runs), so under saturation a few unlucky requests waited up to the pool
+    timeout: p99 0.5-1 s at 64 connections against a p50 of 40 ms. asyncio.Semaphore hands a
+    released permit to its oldest waiter. One permit per pooled connection; a request that
+    waits longer than the pool timeout gets the pool's own TimeoutError (503).
+    """
+
+    def __init__(self, capacity: int, timeout_seconds: float) -> None:
+        self._permits = asyncio.Semaphore(capacity)
+        self._timeout = timeout_seconds
+
+    async def acquire(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._permits.acquire()
+        except TimeoutError:
+            raise sa.exc.TimeoutError(
+                f"no database connection became free within {self._timeout:g} s"
+            ) from None
+
+    def release(self) -> None:
+        self._permits.release()
+
+
 async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     """The request's unit of work: commit on success, roll back on any exception.
 
@@ -145,19 +174,24 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     write. GET requests get a connection of `read_only_engine` (app.state.read_engine).
     """
     state = request.app.state
-    if request.method in READ_ONLY_METHODS:
-        # Nothing to commit: closing ends the read (a no-op in autocommit). Skipping the COMMIT
-        # call saves a trip through SQLAlchemy's greenlet bridge (~35 us per GET).
-        async with state.read_engine.connect() as connection:
-            yield connection
-        return
-    async with state.engine.connect() as connection:
-        try:
-            yield connection
-        except BaseException:
-            await connection.rollback()
-            raise
-        await connection.commit()
+    gate: ConnectionGate = state.connection_gate
+    await gate.acquire()
+    try:
+        if request.method in READ_ONLY_METHODS:
+            # Nothing to commit: closing ends the read (a no-op in autocommit). Skipping the
+            # COMMIT call saves a trip through SQLAlchemy's greenlet bridge (~35 us per GET).
+            async with state.read_engine.connect() as connection:
+                yield connection
+            return
+        async with state.engine.connect() as connection:
+            try:
+                yield connection
+            except BaseException:
+                await connection.rollback()
+                raise
+            await connection.commit()
+    finally:
+        gate.release()
 
 
 ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]

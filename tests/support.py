@@ -131,13 +131,25 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.base_url}/api/health", timeout=1.0).status_code == 200:
-                return server
+            healthy = httpx.get(f"{server.base_url}/api/health", timeout=1.0).status_code == 200
         except httpx.HTTPError:
-            pass
+            healthy = False
+        # With several workers, health answers once the first listens: wait for all of them.
+        if healthy and (workers == 1 or listeners(port) >= workers):
+            return server
         time.sleep(0.1)
     stop_server(server)
     raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+
+
+def listeners(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (one per `serve --workers` worker); Linux."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+            count += 1
+    return count
 
 
 def stop_server(server: LiveServer, timeout: float = 20.0) -> int:

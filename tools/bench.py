@@ -321,9 +321,29 @@ class Server:
             return ""
 
 
+def listeners(port: int) -> int:
+    """Sockets listening on `port`: `--workers N` has one per worker once each is serving."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    count += 1
+    return count
+
+
 def start_server(
-    name: str, command: list[str], env: dict[str, str], workdir: Path, timeout: float = 60
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float = 60,
+    *,
+    workers: int = 1,
 ) -> Server:
+    """Start a server and wait until every worker listens (wrk keeps the connections it opens
+    first: opened while only one worker listened, they would all stay on that worker)."""
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
@@ -343,7 +363,10 @@ def start_server(
                 f"{name} server exited with {process.returncode}:\n{server.log_tail()}"
             )
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.url}/api/health", timeout=1.0).status_code == 200:
+            healthy = httpx.get(f"{server.url}/api/health", timeout=1.0).status_code == 200
+            if healthy and (
+                workers == 1 or not Path("/proc/net/tcp").exists() or listeners(port) >= workers
+            ):
                 return server
         time.sleep(0.2)
     stop_server(server)
@@ -712,7 +735,7 @@ def bench_workers(ctx: Context, workers: int, endpoints: Sequence[Endpoint]) -> 
     runs: list[dict[str, Any]] = []
     soak: dict[str, Any] | None = None
     try:
-        servers["app"] = start_server("app", commands["app"], ctx.env, ctx.workdir)
+        servers["app"] = start_server("app", commands["app"], ctx.env, ctx.workdir, workers=workers)
         config = ctx.workdir / f"ceiling-{workers}.json"
         config.write_text(json.dumps({"routes": capture_routes(ctx, servers["app"], endpoints)}))
         ceiling_env = {
@@ -723,7 +746,9 @@ def bench_workers(ctx: Context, workers: int, endpoints: Sequence[Endpoint]) -> 
         }
         for target in args.targets:
             if target != "app":
-                servers[target] = start_server(target, commands[target], ceiling_env, ctx.workdir)
+                servers[target] = start_server(
+                    target, commands[target], ceiling_env, ctx.workdir, workers=workers
+                )
         idle = {name: round(sum(worker_rss(s)) / MB, 1) for name, s in servers.items()}
         for endpoint in endpoints:
             for target in args.targets:  # warm every worker's pool and prepared statements
