@@ -242,6 +242,15 @@ class BenchDatabase:
         with self._pg() as db:
             db.execute("VACUUM ANALYZE tasks")
 
+    def refresh_statistics(self) -> None:
+        """Planner statistics only (ANALYZE samples, so it is quick even with 1M rows)."""
+        if self.is_sqlite:
+            with self._sqlite() as db:
+                db.execute("ANALYZE")
+            return
+        with self._pg() as db:
+            db.execute("ANALYZE tasks")
+
     def _count(self, pattern: str) -> int:
         if self.is_sqlite:
             with self._sqlite() as db:
@@ -751,6 +760,10 @@ def bench_workers(ctx: Context, workers: int, endpoints: Sequence[Endpoint]) -> 
                 )
         idle = {name: round(sum(worker_rss(s)) / MB, 1) for name, s in servers.items()}
         for endpoint in endpoints:
+            # Earlier endpoints added and deleted thousands of rows (create, the delete pool):
+            # with statistics from before, PostgreSQL's cached generic plans for the prepared
+            # statements went bad (search: 40 ms per query). Autovacuum would catch up later.
+            ctx.db.refresh_statistics()
             for target in args.targets:  # warm every worker's pool and prepared statements
                 measure(
                     ctx,
