@@ -206,7 +206,7 @@ def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa
         where.append(counts.completed == sa.bindparam("completed"))
     if shape.priority:
         where.append(counts.priority == sa.bindparam("priority"))
-    return sa.select(sa.func.coalesce(sa.func.sum(counts.n), 0)).where(*where)
+    return sa.select(sa.func.sum(counts.n)).where(*where)  # NULL without rows: 0 in list()
 
 
 _INSERT = sa.insert(_TASKS).returning(*_TASKS.c)
