@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from backend.errors import NotFound, PreconditionFailed
 from backend.preconditions import ETagCondition
-from backend.tables import IdempotencyKey, Task, fold_case
+from backend.tables import IdempotencyKey, Task, TaskCount, fold_case
 
 LIKE_ESCAPE = "\\"
 
@@ -97,6 +97,7 @@ def _now() -> datetime:
 
 
 _TASKS: sa.Table = Task.__table__  # type: ignore[attr-defined]
+_COUNTS: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
 # The column order of every task row here (`SELECT tasks.*`, `RETURNING tasks.*`).
 TASK_COLUMNS: tuple[str, ...] = tuple(_TASKS.c.keys())
 # Built once: constructing a statement costs about as much as running it on a warm connection.
@@ -192,8 +193,24 @@ def _list_statements(shape: ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
         .offset(sa.bindparam("skip", type_=sa.Integer()))
         .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
-    count = sa.select(sa.func.count()).select_from(_TASKS).where(*filters)
-    return page, count
+    return page, _count_statement(shape, filters)
+
+
+def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa.Select[Any]:
+    """The total of a list: from task_counts when it filters by status/priority alone.
+
+    Those totals sum at most six trigger-maintained rows, whatever the number of tasks; any
+    other filter (q, tag, due range) needs the matching tasks counted.
+    """
+    if shape.text or shape.tags or shape.due_before or shape.due_after:
+        return sa.select(sa.func.count()).select_from(_TASKS).where(*filters)
+    counts = _COUNTS.c
+    where: list[ColumnElement[bool]] = [counts.user_id == sa.bindparam("owner_id")]
+    if shape.completed:
+        where.append(counts.completed == sa.bindparam("completed"))
+    if shape.priority:
+        where.append(counts.priority == sa.bindparam("priority"))
+    return sa.select(sa.func.sum(counts.n)).where(*where)  # NULL without rows: 0 in list()
 
 
 _INSERT = sa.insert(_TASKS).returning(*_TASKS.c)

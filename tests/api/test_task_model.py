@@ -3,7 +3,8 @@
 Hypothesis drives a state machine through create, PUT, PATCH, complete, delete and list, with
 either user acting on any task id ever seen (so half the attempts hit someone else's task). After
 every step the server's answer must be what the model predicts; at the end of each run, each
-user's full list must equal the model's. Runs on SQLite and PostgreSQL.
+user's full list must equal the model's, and after every step task_counts must equal count(*).
+Runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import httpx
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.app import create_app
@@ -203,6 +210,28 @@ class TaskModel(RuleBasedStateMachine):
         ordered = expected_order(matching, sort, descending)
         assert [task["id"] for task in response.json()] == ordered[skip : skip + limit], params
         assert response.headers["x-total-count"] == str(len(matching))
+
+    @invariant()
+    def task_counts_are_exact(self) -> None:
+        """task_counts, which X-Total-Count reads, equals count(*) after every step."""
+        stored, actual = self.run(self._counts())
+        assert stored == actual
+
+    async def _counts(self) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
+        async with self.engine.connect() as connection:
+            stored = await connection.execute(
+                sa.text("SELECT user_id, completed, priority, n FROM task_counts WHERE n > 0")
+            )
+            actual = await connection.execute(
+                sa.text(
+                    "SELECT user_id, completed, priority, count(*) FROM tasks "
+                    "GROUP BY user_id, completed, priority"
+                )
+            )
+            return (
+                {(user, bool(done), rank): n for user, done, rank, n in stored},
+                {(user, bool(done), rank): n for user, done, rank, n in actual},
+            )
 
     def teardown(self) -> None:
         for user in USERS:
