@@ -151,7 +151,7 @@ def test_0002_folds_the_keys_of_existing_rows_and_0001_gets_lower_back(scratch_u
     assert [key for _, key in keys] == [title.lower() for title, _ in keys]
 
 
-@pytest.mark.parametrize("table", ["tasks", "idempotency_keys"])
+@pytest.mark.parametrize("table", ["tasks", "idempotency_keys", "task_counts"])
 def test_head_has_the_documented_tables(scratch_url: str, table: str) -> None:
     upgrade_to_head(scratch_url)
     assert table in schema(scratch_url)
