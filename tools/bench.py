@@ -9,7 +9,7 @@ settings (tools/bench_ceiling.py: (a) bare ASGI returning the API's bytes from m
 plus the one equivalent SQL statement through our engine). Each endpoint runs against all three,
 interleaved, so the ratios are measured side by side even on a noisy machine. Any non-2xx
 response or socket error fails the run. Results go to reports/bench-<timestamp>.json.
-See tools/README-bench.md.
+See README.md, "Performance: `python -m tools.bench`".
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ DATABASE_URL (migrated first with `todo-api migrate`) or on a temporary SQLite f
 generated BETTER_AUTH_SECRET; mints a token for a fresh user; runs `schemathesis run
 specs/api/openapi.yaml` (the approved file, not the server's /openapi.json) with every check
 and every phase; writes a JUnit report under reports/fuzz/; stops the server; and exits with
-schemathesis's status (non-zero on any failure). See tools/README-fuzz.md.
+schemathesis's status (non-zero on any failure). See README.md, "Contract fuzzing".
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if status != 0:
         print(
             f"fuzz: to reproduce, rerun with --seed {args.seed}, or replay one case as user "
-            f"{user_id} against your own server (tools/README-fuzz.md)",
+            f'{user_id} against your own server (README.md, "Reproducing a failure")',
             flush=True,
         )
     return status
