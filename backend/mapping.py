@@ -28,12 +28,14 @@ def _tag(value: str) -> Tag:
 _TASK_FIELDS = frozenset(Task.model_fields)
 # Positions in a `tasks` row: every task row is `SELECT tasks.*` or `RETURNING tasks.*`, in the
 # table's column order. Unpacking a row is ~25x cheaper than reading its attributes by name.
-_COLUMNS = TASK_COLUMNS
-(_ID, _USER_ID, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY_RANK, _DUE_AT, _TAGS) = (
-    _COLUMNS.index(name)
-    for name in ("id", "user_id", "title", "description", "completed", "priority", "due_at", "tags")
-)
-_CREATED_AT, _UPDATED_AT = _COLUMNS.index("created_at"), _COLUMNS.index("updated_at")
+(_ID, _USER_ID, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY_RANK, _DUE_AT, _TAGS, _CREATED_AT,
+ _UPDATED_AT) = (
+    TASK_COLUMNS.index(name)
+    for name in (
+        "id", "user_id", "title", "description", "completed", "priority", "due_at", "tags",
+        "created_at", "updated_at",
+    )
+)  # fmt: skip
 _new_task = Task.__new__
 _set = object.__setattr__
 

@@ -34,6 +34,5 @@ def link_header(
 def list_etag(page: TaskPage, query_string: str) -> str:
     """Weak ETag of a page: changes when any listed task, the total or the query changes."""
     digest = hashlib.blake2b(f"{query_string}|{page.total}|".encode(), digest_size=16)
-    rows = page.rows
-    digest.update("".join([f"{row[ID]}.{row[VERSION]};" for row in rows]).encode())
+    digest.update("".join([f"{row[ID]}.{row[VERSION]};" for row in page.rows]).encode())
     return f'W/"{digest.hexdigest()}"'

@@ -214,19 +214,10 @@ def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa
 
 
 _INSERT = sa.insert(_TASKS).returning(*_TASKS.c)
-# Every column an insert binds, so each create compiles to the same (cached) statement.
-_CREATE_DEFAULTS: dict[str, Any] = {
-    "description": None,
-    "description_key": None,
-    "completed": False,
-    "priority": 2,
-    "due_at": None,
-    "tags": [],
-}
 
 
 class TaskRepository:
-    """Reads and writes the tasks of `owner_id` only; may flush, never commits."""
+    """Reads and writes the tasks of `owner_id` only; never commits (the unit of work does)."""
 
     def __init__(self, connection: AsyncConnection, owner_id: str) -> None:
         self._connection = connection
@@ -287,7 +278,6 @@ class TaskRepository:
     async def create(self, values: dict[str, Any]) -> TaskRecord:
         now = _now()
         parameters = {
-            **_CREATE_DEFAULTS,
             **values,
             "user_id": self._owner_id,
             "version": 1,

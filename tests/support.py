@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from backend.auth import mint_token
 from backend.settings import Settings
+from tools.bench import listeners
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"test-secret-for-todo-api-0123456789abcdef"
@@ -140,16 +141,6 @@ def start_server(
         time.sleep(0.1)
     stop_server(server)
     raise RuntimeError(f"server did not become healthy:\n{server.log()}")
-
-
-def listeners(port: int) -> int:
-    """How many sockets listen on 127.0.0.1:`port` (one per `serve --workers` worker); Linux."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
-            count += 1
-    return count
 
 
 def stop_server(server: LiveServer, timeout: float = 20.0) -> int:

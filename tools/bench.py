@@ -233,23 +233,15 @@ class BenchDatabase:
                 db.execute(PG_SEED.replace("{user_expr}", user_expr), {"n": missing})
         return missing
 
-    def analyze(self) -> None:
-        """Fresh planner statistics and visibility map, as autovacuum keeps a live table."""
+    def analyze(self, *, vacuum: bool = True) -> None:
+        """Fresh planner statistics (and with `vacuum` the visibility map), as autovacuum keeps
+        a live table. ANALYZE alone samples, so it is quick even with 1M rows."""
         if self.is_sqlite:
             with self._sqlite() as db:
                 db.execute("ANALYZE")
             return
         with self._pg() as db:
-            db.execute("VACUUM ANALYZE tasks")
-
-    def refresh_statistics(self) -> None:
-        """Planner statistics only (ANALYZE samples, so it is quick even with 1M rows)."""
-        if self.is_sqlite:
-            with self._sqlite() as db:
-                db.execute("ANALYZE")
-            return
-        with self._pg() as db:
-            db.execute("ANALYZE tasks")
+            db.execute("VACUUM ANALYZE tasks" if vacuum else "ANALYZE tasks")
 
     def _count(self, pattern: str) -> int:
         if self.is_sqlite:
@@ -763,7 +755,7 @@ def bench_workers(ctx: Context, workers: int, endpoints: Sequence[Endpoint]) -> 
             # Earlier endpoints added and deleted thousands of rows (create, the delete pool):
             # with statistics from before, PostgreSQL's cached generic plans for the prepared
             # statements went bad (search: 40 ms per query). Autovacuum would catch up later.
-            ctx.db.refresh_statistics()
+            ctx.db.analyze(vacuum=False)
             for target in args.targets:  # warm every worker's pool and prepared statements
                 measure(
                     ctx,
