@@ -80,8 +80,8 @@ class TasksHandlers(Protocol):
         self,
         *,
         user_id: str,
-        body: TaskCreate,
         idempotency_key: str | None,
+        body: TaskCreate,
     ) -> Task:
         """createTask: Create a task"""
         ...
@@ -111,8 +111,8 @@ class TasksHandlers(Protocol):
         *,
         user_id: str,
         task_id: int,
-        body: TaskUpdate,
         if_match: str | None,
+        body: TaskUpdate,
     ) -> Task:
         """updateTask: Partially update a task"""
         ...
@@ -122,8 +122,8 @@ class TasksHandlers(Protocol):
         *,
         user_id: str,
         task_id: int,
-        body: TaskReplace,
         if_match: str | None,
+        body: TaskReplace,
     ) -> Task:
         """replaceTask: Update a task (title required)"""
         ...

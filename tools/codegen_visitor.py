@@ -2,9 +2,10 @@
 
 The stock visitor hands templates argument strings such as `conint(ge=1)` (which mypy rejects
 as a type) and drops constraints under `--use-annotated`. This visitor reads each operation's
-parameters from the contract itself and renders them as `Annotated[...]` with FastAPI's
-`Path`/`Query`/`Header` carrying every constraint, so the generated routers validate exactly
-what the contract says and type-check under mypy --strict.
+parameters from the contract itself and renders each operation's path, query, header and body
+parameters as fields of one pydantic model (templates/parameters.jinja2) with every constraint,
+so the generated routers validate exactly what the contract says, in one pass per request, and
+type-check under mypy --strict.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-LOCATION_CLASS = {"path": "Path", "query": "Query", "header": "Header"}
+LOCATIONS = ("path", "query", "header")
+LOCATION_ORDER = (*LOCATIONS, "body")
 # Types whose validation is stricter than the handler-facing type (see templates/formats.jinja2):
 # routers validate with the former, handler interfaces receive the latter.
 VALIDATED_TYPES = {"AwareDatetime": "RFC3339DateTime"}
@@ -109,7 +111,7 @@ def _default_literal(spec: dict[str, Any], raw: Any, type_: str) -> str | None:
 def _parameter(spec: dict[str, Any], raw: Any, models: set[str]) -> dict[str, Any]:
     param = _resolve(spec, raw)
     location = param["in"]
-    if location not in LOCATION_CLASS:
+    if location not in LOCATIONS:
         raise ValueError(f"unsupported parameter location {location!r}")
     python_name = _snake(param["name"])
     type_, constraints = _schema_type(spec, param["schema"], models)
@@ -118,21 +120,24 @@ def _parameter(spec: dict[str, Any], raw: Any, models: set[str]) -> dict[str, An
     options = list(constraints)
     if python_name != param["name"]:
         options.insert(0, f"alias={param['name']!r}")
-    marker = f"{LOCATION_CLASS[location]}({', '.join(options)})"
     validated = VALIDATED_TYPES.get(type_, type_)
     if required:
-        annotation, value_type, default_code = f"Annotated[{validated}, {marker}]", type_, None
+        validated_type, value_type, default_code = validated, type_, None
     elif default is not None:
-        annotation, value_type, default_code = f"Annotated[{validated}, {marker}]", type_, default
+        validated_type, value_type, default_code = validated, type_, default
     else:
-        annotation = f"Annotated[{validated} | None, {marker}]"
-        value_type, default_code = f"{type_} | None", "None"
+        validated_type, value_type, default_code = f"{validated} | None", f"{type_} | None", "None"
+    field = validated_type
+    if options:
+        field = f"Annotated[{validated_type}, Field({', '.join(options)})]"
     return {
         "name": python_name,
-        "annotation": annotation,
+        "wire_name": param["name"],
+        "annotation": field,
         "type": value_type,
         "default": default_code,
         "location": location,
+        "is_list": type_.startswith("list["),
     }
 
 
@@ -147,20 +152,15 @@ def _body(
     if media is None:
         raise ValueError("only application/json request bodies are supported")
     type_, _ = _schema_type(spec, media["schema"], models)
-    if request_body.get("required", False):
-        return {
-            "name": "body",
-            "annotation": f"Annotated[{type_}, Body()]",
-            "type": type_,
-            "default": None,
-            "location": "body",
-        }
+    required = request_body.get("required", False)
     return {
         "name": "body",
-        "annotation": f"Annotated[{type_} | None, Body()]",
-        "type": f"{type_} | None",
-        "default": "None",
+        "wire_name": "body",
+        "annotation": type_ if required else f"{type_} | None",
+        "type": type_ if required else f"{type_} | None",
+        "default": None if required else "None",
         "location": "body",
+        "is_list": False,
     }
 
 
@@ -201,8 +201,8 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
             body = _body(spec, operation, models)
             if body is not None:
                 params.append(body)
-            # Parameters without defaults must come first in a Python signature.
-            params.sort(key=lambda p: p["default"] is not None)
+            # Validation reports errors in this order: path, query, header, then the body.
+            params.sort(key=lambda p: LOCATION_ORDER.index(p["location"]))
             status, return_type = _response(spec, operation, models)
             endpoints.append(
                 {
@@ -220,10 +220,17 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
                     "return_type": return_type,
                     "response_model": None if return_type == "None" else return_type,
                     "params": params,
+                    "parameters_class": _pascal(operation["operationId"]) + "Parameters"
+                    if params
+                    else None,
                 }
             )
     endpoints.sort(key=lambda e: (e["tag"], e["path"], e["method"]))
     return endpoints, sorted(models)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", name) if part)
 
 
 def _interface_name(tag: str) -> str:
@@ -269,4 +276,17 @@ def visit(parser: Any, model_path: Path) -> dict[str, object]:
         }
         for tag in tags
     ]
-    return {"endpoints": endpoints, "groups": groups, "model_names": models}
+    return {
+        "endpoints": endpoints,
+        "groups": groups,
+        "model_names": models,
+        "parameter_model_names": _used(
+            models, [p["annotation"] for e in endpoints for p in e["params"]]
+        ),
+        "response_model_names": _used(models, [e["return_type"] for e in endpoints]),
+    }
+
+
+def _used(models: list[str], annotations: list[str]) -> list[str]:
+    """The model names that occur in any of these annotations."""
+    return [m for m in models if any(re.search(rf"\b{m}\b", a) for a in annotations)]

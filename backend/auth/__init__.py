@@ -1,10 +1,10 @@
 """Bearer-token authentication for tokens issued by Better Auth (JWKS) or the shared secret.
 
-`current_user_id` / `CurrentUserId` is the only thing handlers use; the app factory builds a
+`current_user_id` is the only thing handler scopes use; the app factory builds a
 `TokenVerifier` from `resolve_hs_secret(settings)` and stores it on `app.state.token_verifier`.
 """
 
-from .dependency import CurrentUserId, bearer_token, current_user_id
+from .dependency import bearer_token, current_user_id
 from .dev_secret import dev_secret_path, load_or_create_secret, resolve_hs_secret
 from .jwks import JwksCache, JwksKey, parse_jwk, parse_jwk_set
 from .policy import MAX_TOKEN_BYTES, SUBJECT_PATTERN, is_valid_subject
@@ -14,7 +14,6 @@ from .verifier import TokenVerifier
 __all__ = [
     "MAX_TOKEN_BYTES",
     "SUBJECT_PATTERN",
-    "CurrentUserId",
     "JwksCache",
     "JwksKey",
     "TokenVerifier",

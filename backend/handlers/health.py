@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.errors import ServiceUnavailable
@@ -29,6 +31,8 @@ class HealthHandlers:
         return Readiness(status=Status.ok, database=Database.ok)
 
 
-async def health_handlers(request: Request) -> HealthHandlers:
+@contextlib.asynccontextmanager
+async def health_handlers(request: Request, response: Response) -> AsyncIterator[HealthHandlers]:
+    """Probes need no caller identity and open their own connection (readiness only)."""
     settings = request.app.state.settings
-    return HealthHandlers(request.app.state.engine, settings.db_pool_timeout_seconds)
+    yield HealthHandlers(request.app.state.engine, settings.db_pool_timeout_seconds)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
-from fastapi import Path, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel
 
-from backend.auth import CurrentUserId
-from backend.db import ConnectionDep
+from backend.auth import current_user_id
+from backend.db import unit_of_work
 from backend.errors import Forbidden, IdempotencyKeyReused, ServiceUnavailable
 from backend.mapping import column_values, to_api, to_utc_filter
 from backend.pagination import link_header, list_etag
@@ -219,16 +221,18 @@ class TaskHandlers:
         await self._repository.delete(task_id, if_match_condition(if_match, task_id))
 
 
-async def task_handlers(
-    current_user: CurrentUserId,
-    connection: ConnectionDep,
-    user_id: Annotated[str, Path()],
-    request: Request,
-    response: Response,
-) -> TaskHandlers:
-    """Resolve the handlers for this request: the one place the path's user_id is checked."""
-    if user_id != current_user:
+@contextlib.asynccontextmanager
+async def task_handlers(request: Request, response: Response) -> AsyncIterator[TaskHandlers]:
+    """The handler scope of one request: the one place the path's user_id is checked.
+
+    Authentication (401) and ownership (403) come before any parameter is validated and before
+    a database connection is taken; the unit of work then spans the handler call.
+    """
+    current_user = await current_user_id(request)
+    if request.path_params["user_id"] != current_user:
         raise Forbidden("the user_id in the path is not the authenticated user")
     request.state.user_id = current_user  # for the access log only
-    repository = TaskRepository(connection, current_user)
-    return TaskHandlers(repository, request, response, request.app.state.settings)
+    async with unit_of_work(request) as connection:
+        yield TaskHandlers(
+            TaskRepository(connection, current_user), request, response, request.app.state.settings
+        )

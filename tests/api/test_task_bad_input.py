@@ -344,3 +344,54 @@ async def test_extreme_but_valid_instants_round_trip(
         "0001-01-01T00:00:00Z", "0001-01-01T14:00:00Z", "9999-12-31T09:59:59Z",
         "9999-12-31T23:59:59.999999Z",
     ]  # fmt: skip
+
+
+# -- order of checks -----------------------------------------------------------------------------
+
+
+async def test_who_is_asking_is_checked_before_the_request_is_read(
+    client: httpx.AsyncClient, alice: User, bob: User
+) -> None:
+    """401, then 403, then parameters and body: an outsider learns nothing about the input."""
+    json_type = {"Content-Type": "application/json"}
+    for content, query in ((b"{not json", ""), (b'{"title": 5}', "?limit=0")):
+        for method, url in [("POST", alice.tasks + query), ("PUT", task_url(alice, 0) + query)]:
+            anonymous = await client.request(method, url, content=content, headers=json_type)
+            assert_problem(anonymous, 401)
+            as_bob = await client.request(
+                method, url, content=content, headers={**bob.headers, **json_type}
+            )
+            assert_problem(as_bob, 403)
+    as_alice = await client.post(
+        alice.tasks, content=b"{not json", headers={**alice.headers, **json_type}
+    )
+    assert_problem(as_alice, 400)
+
+
+async def test_errors_in_every_location_come_in_one_problem(reject: Reject, alice: User) -> None:
+    """Path, header and body errors are reported together, in that order, each located."""
+    problem = await reject(
+        "PUT",
+        task_url(alice, 0),
+        headers={"If-Match": "x" * 2000, "Content-Type": "application/json"},
+        content=b'{"title": 5, "priority": "urgent"}',
+    )
+    located = [(issue["location"], issue["field"]) for issue in problem["errors"]]
+    assert located == [
+        ("path", "task_id"),
+        ("header", "If-Match"),
+        ("body", "title"),
+        ("body", "priority"),
+    ]
+
+
+async def test_a_repeated_query_parameter_takes_its_last_value(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    for title in ("a", "b", "c"):
+        await create(client, alice, title=title)
+    response = await client.get(alice.tasks + "?limit=1&limit=2", headers=alice.headers)
+    assert response.status_code == 200, response.text
+    assert len(response.json()) == 2
+    rejected = await client.get(alice.tasks + "?limit=2&limit=0", headers=alice.headers)
+    assert_problem(rejected, 422)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from backend.auth import CurrentUserId, TokenVerifier, mint_token
+from backend.auth import TokenVerifier, current_user_id, mint_token
 from backend.errors import DomainError, problem_response
 
 from .helpers import SECRET, make_settings
@@ -24,8 +24,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         return problem_response(exc)
 
     @app.get("/me")
-    async def me(user_id: CurrentUserId) -> dict[str, str]:
-        return {"user_id": user_id}
+    async def me(request: Request) -> dict[str, str]:
+        return {"user_id": await current_user_id(request)}
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

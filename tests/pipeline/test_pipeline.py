@@ -15,6 +15,7 @@ import yaml
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+import generated.parameters
 from backend.app import IMPLEMENTATIONS, MissingHandlerError, check_implementations
 from backend.contract import CONTRACT_PATH
 from backend.handlers.tasks import TaskHandlers, task_handlers
@@ -53,6 +54,44 @@ def served_api_operations(app: FastAPI) -> set[tuple[str, str]]:
 
 async def test_every_contract_operation_is_served_and_nothing_else(app: FastAPI) -> None:
     assert served_api_operations(app) == contract_operations()
+
+
+def test_each_operation_reads_exactly_the_contract_parameters() -> None:
+    """generated.parameters: one model per operation, every parameter in its location."""
+    document = yaml.safe_load(CONTRACT_PATH.read_text())
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = document
+            for part in node["$ref"][2:].split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    checked = 0
+    for item in document["paths"].values():
+        for method in HTTP_METHODS & set(item):
+            operation = item[method]
+            expected = {
+                (param["name"], param["in"])
+                for param in map(
+                    resolve, [*item.get("parameters", []), *operation.get("parameters", [])]
+                )
+                if param.get("x-handled-by") != "middleware"
+            }
+            name = operation["operationId"][:1].upper() + operation["operationId"][1:]
+            model = getattr(generated.parameters, f"{name}Parameters", None)
+            if not expected and "requestBody" not in operation:
+                assert model is None, name
+                continue
+            assert model is not None, name
+            assert set(model.LOCATIONS.items()) == expected, name
+            assert {*model.PATH, *model.QUERY, *model.HEADERS} == set(model.LOCATIONS), name
+            assert ("requestBody" in operation) == model.HAS_BODY, name
+            wire_names = {field.alias or key for key, field in model.model_fields.items()}
+            assert wire_names == set(model.LOCATIONS) | ({"body"} if model.HAS_BODY else set())
+            checked += 1
+    assert checked >= 7
 
 
 async def test_served_contract_is_the_approved_file(client: httpx.AsyncClient) -> None:
