@@ -71,6 +71,9 @@ class TaskQuery:
 
 @dataclass(frozen=True, slots=True)
 class TaskPage:
+    """A page and the list's total. Rows of lists whose total comes from task_counts carry it
+    as one more column after the table's own; positional readers use the table's columns."""
+
     rows: Sequence[TaskRecord]
     total: int
 
@@ -181,19 +184,36 @@ def _order(shape: ListShape) -> list[Any]:
     return [primary, tie_break]
 
 
+def _counts_tasks(shape: ListShape) -> bool:
+    """Whether the total must count the matching tasks (q, tag, due range): no task_counts row
+    holds it."""
+    return bool(shape.text or shape.tags or shape.due_before or shape.due_after)
+
+
 @functools.lru_cache(maxsize=512)
 def _list_statements(shape: ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The page and count statements of one shape, built once: building one costs as much as
-    running it. Bounded: the tag count is capped by the contract and the rest are flags."""
+    running it. Bounded: the tag count is capped by the contract and the rest are flags.
+
+    A total read from task_counts (at most six rows) rides in the page as an extra last column,
+    an uncorrelated scalar subquery that PostgreSQL runs once as an InitPlan (SQLite once too):
+    one round trip, and page and total from one snapshot. A count(*) total is left out of the
+    page: it would read every matching task on each request, where a short page (most of them)
+    tells its total for free; it runs alone when the page is full.
+    """
     filters = _filters(shape)
+    count = _count_statement(shape, filters)
+    columns: list[Any] = [_TASKS]
+    if not _counts_tasks(shape):
+        columns.append(count.scalar_subquery().label("total"))
     page = (
-        sa.select(_TASKS)
+        sa.select(*columns)
         .where(*filters)
         .order_by(*_order(shape))
         .offset(sa.bindparam("skip", type_=sa.Integer()))
         .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
-    return page, _count_statement(shape, filters)
+    return page, count
 
 
 def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa.Select[Any]:
@@ -202,7 +222,7 @@ def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa
     Those totals sum at most six trigger-maintained rows, whatever the number of tasks; any
     other filter (q, tag, due range) needs the matching tasks counted.
     """
-    if shape.text or shape.tags or shape.due_before or shape.due_after:
+    if _counts_tasks(shape):
         return sa.select(sa.func.count()).select_from(_TASKS).where(*filters)
     counts = _COUNTS.c
     where: list[ColumnElement[bool]] = [counts.user_id == sa.bindparam("owner_id")]
@@ -267,7 +287,10 @@ class TaskRepository:
         rows = cast(
             list[TaskRecord], (await self._connection.execute(page_statement, parameters)).all()
         )
-        # A short page that starts at the beginning or holds rows tells the total for free.
+        if rows and not _counts_tasks(shape):  # the total is each row's last column
+            return TaskPage(rows=rows, total=rows[0][-1])
+        # A short page that starts at the beginning or holds rows tells the total for free;
+        # only a full page of a q/tag/due list, or one beyond the end, asks for it.
         if len(rows) < query.limit and (rows or query.skip == 0):
             return TaskPage(rows=rows, total=query.skip + len(rows))
         total = await self._connection.scalar(count_statement, parameters)

@@ -1,0 +1,158 @@
+"""X-Total-Count: right for every filter and page, and in one round trip where it can be.
+
+A total from task_counts (no filter, or status/priority only) is a column of the page statement
+(backend.repository._list_statements); a count(*) total (q, tag, due range) runs alone when its
+page is full. A page beyond the end has no row to carry a total and asks for it. The expected
+totals are computed here from the tasks the test created, not from the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from tests.api.helpers import create
+from tests.support import User
+
+Spec = dict[str, Any]
+BASE = datetime.fromisoformat("2026-06-01T12:00:00+00:00")
+PRIORITIES = ("low", "medium", "high")
+COUNT = 13
+
+
+def spec(index: int) -> Spec:
+    """Task `index` of alice's list: every status x priority bucket, tags, text and due dates."""
+    return {
+        "title": f"task {index}",
+        "completed": index % 2 == 0,
+        "priority": PRIORITIES[index % 3],
+        "tags": ["a", "b"] if index % 3 == 0 else ["a"] if index % 3 == 1 else [],
+        "description": "buy MILK" if index % 4 == 0 else None,
+        "due_at": None if index % 5 == 0 else (BASE + timedelta(days=index)).isoformat(),
+    }
+
+
+def due(task: Spec) -> datetime | None:
+    return None if task["due_at"] is None else datetime.fromisoformat(task["due_at"])
+
+
+CUT = BASE + timedelta(days=6)
+# query parameters -> which of alice's tasks the list holds
+QUERIES: list[tuple[dict[str, Any], Callable[[Spec], bool]]] = [
+    ({}, lambda t: True),
+    ({"status": "all"}, lambda t: True),
+    ({"status": "pending"}, lambda t: not t["completed"]),
+    ({"status": "completed"}, lambda t: t["completed"]),
+    *(({"priority": p}, lambda t, p=p: t["priority"] == p) for p in PRIORITIES),
+    ({"status": "pending", "priority": "high"},
+     lambda t: not t["completed"] and t["priority"] == "high"),
+    ({"tag": "a"}, lambda t: "a" in t["tags"]),
+    ({"tag": ["a", "b"]}, lambda t: {"a", "b"} <= set(t["tags"])),
+    ({"tag": "b", "status": "completed"}, lambda t: "b" in t["tags"] and t["completed"]),
+    ({"q": "milk"}, lambda t: "milk" in (t["description"] or "").lower()),
+    ({"q": "task 1"}, lambda t: "task 1" in t["title"]),
+    ({"due_before": CUT.isoformat()}, lambda t: (d := due(t)) is not None and d < CUT),
+    ({"due_after": CUT.isoformat(), "priority": "low"},
+     lambda t: (d := due(t)) is not None and d > CUT and t["priority"] == "low"),
+    ({"q": "nothing matches this"}, lambda t: False),
+    ({"status": "completed", "priority": "medium", "tag": "b"}, lambda t: False),
+]  # fmt: skip
+
+
+def pages(total: int) -> list[tuple[int, int]]:
+    """(skip, limit): single rows, a full and a short first page, the last row, past the end."""
+    return [(0, 1), (0, 3), (0, 1000), (1, 1000), (max(total - 1, 0), 1), (total, 1),
+            (total + 7, 5), (max(total - 2, 0), 5)]  # fmt: skip
+
+
+@contextmanager
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """The SQL statements the app sends while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = app.state.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+async def listed(
+    client: httpx.AsyncClient, user: User, params: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
+    response = await client.get(user.tasks, params=params, headers=user.headers)
+    assert response.status_code == 200, (params, response.text)
+    return int(response.headers["x-total-count"]), response.json()
+
+
+@pytest.fixture
+async def tasks(client: httpx.AsyncClient, alice: User, bob: User) -> list[Spec]:
+    """alice's 13 tasks; bob's tasks match every query too, and must never be counted."""
+    for index in range(4):
+        await create(client, bob, **{**spec(index), "title": "task 1 of bob"})
+    return [await create(client, alice, **spec(index)) and spec(index) for index in range(COUNT)]
+
+
+async def test_total_is_the_number_of_matching_tasks_on_every_page(
+    client: httpx.AsyncClient, alice: User, tasks: list[Spec]
+) -> None:
+    for params, matches in QUERIES:
+        expected = sum(1 for task in tasks if matches(task))
+        for skip, limit in pages(expected):
+            page = {**params, "skip": skip, "limit": limit}
+            total, rows = await listed(client, alice, page)
+            assert total == expected, page
+            assert len(rows) == max(0, min(limit, expected - skip)), page
+
+
+async def test_a_user_without_tasks_has_a_total_of_zero(
+    app: FastAPI, client: httpx.AsyncClient, alice: User, tasks: list[Spec]
+) -> None:
+    carol = User.named("carol")
+    for params, _ in QUERIES:
+        for skip, limit in ((0, 1), (0, 100), (5, 5)):
+            page = {**params, "skip": skip, "limit": limit}
+            assert await listed(client, carol, page) == (0, []), page
+
+
+async def test_one_statement_per_list_unless_the_page_is_past_the_end(
+    app: FastAPI, client: httpx.AsyncClient, alice: User, tasks: list[Spec]
+) -> None:
+    """task_counts totals ride in the page; count(*) totals only when the page is full."""
+    carol = User.named("carol")
+    cases = [
+        (alice, {"limit": 5}, 1),  # full page: the total is a column of the page
+        (alice, {}, 1),  # short page
+        (alice, {"status": "pending", "limit": 1}, 1),
+        (alice, {"status": "completed", "priority": "high", "limit": 1}, 1),
+        (alice, {"priority": "low", "skip": 2, "limit": 1}, 1),
+        (carol, {}, 1),  # nothing at all: the total is 0 without asking
+        (carol, {"status": "pending", "priority": "low"}, 1),
+        (alice, {"q": "milk"}, 1),  # a short page of a count(*) list counts itself
+        (alice, {"tag": ["a", "b"], "skip": 1}, 1),
+        (alice, {"q": "milk", "limit": 1}, 2),  # a full one asks count(*) for the total
+        (alice, {"tag": ["a", "b"], "limit": 1}, 2),
+        (alice, {"due_before": CUT.isoformat(), "limit": 1}, 2),
+        (alice, {"skip": COUNT}, 2),  # past the end: no row carries the total
+        (alice, {"status": "completed", "skip": COUNT}, 2),
+        (alice, {"q": "milk", "skip": 50}, 2),
+        (carol, {"skip": 5}, 2),
+    ]
+    for user, params, expected in cases:
+        with statements(app) as seen:
+            await listed(client, user, params)
+        # SQLite's driver sends its own BEGIN (whatever the request); the rest are the list's.
+        queries = [sql for sql in seen if sql.strip().upper() not in {"BEGIN", "COMMIT"}]
+        assert all(sql.lstrip().startswith("SELECT") for sql in queries), seen
+        assert len(queries) == expected, (user.id, params, seen)
