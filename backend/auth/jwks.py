@@ -20,19 +20,21 @@ from typing import Any, Final, TypeAlias
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
+from nacl.signing import VerifyKey
 
 from backend.errors import ServiceUnavailable, Unauthorized
 from backend.settings import Settings
 
+from .jws import SodiumEdDSAAlgorithm
 from .policy import EC_CURVE_ALGORITHMS, MIN_RSA_KEY_BITS, OKP_CURVES, RSA_ALGORITHMS
 
 logger = logging.getLogger(__name__)
 
-PublicKey: TypeAlias = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448PublicKey
+# Ed25519 keys are held as libsodium keys (see jws.py), checked when the key set is parsed.
+PublicKey: TypeAlias = RSAPublicKey | EllipticCurvePublicKey | VerifyKey | Ed448PublicKey
 
 # A key set is a few hundred bytes; a huge body is a misconfiguration or an attack.
 MAX_JWKS_BYTES: Final = 256 * 1024
@@ -63,10 +65,9 @@ def parse_jwk(jwk: Mapping[str, Any]) -> JwksKey | None:
     try:
         if kty == "OKP" and jwk.get("crv") in OKP_CURVES:
             allowed = frozenset({"EdDSA"})
-            okp = OKPAlgorithm.from_jwk(data)
-            if not isinstance(okp, Ed25519PublicKey | Ed448PublicKey):
-                return None  # a private key in a public set: refuse rather than guess
-            key = okp
+            # A private key in a public set, or an Ed25519 point that is not a usable public
+            # key (small order, off the curve), is InvalidKeyError: refuse rather than guess.
+            key = SodiumEdDSAAlgorithm.from_jwk(data)
         elif kty == "EC" and jwk.get("crv") in EC_CURVE_ALGORITHMS:
             allowed = frozenset({EC_CURVE_ALGORITHMS[jwk["crv"]]})
             ec = ECAlgorithm.from_jwk(data)
