@@ -27,7 +27,7 @@ from backend.problems import install_exception_handlers
 from backend.repository import delete_expired_keys
 from backend.settings import Settings
 from generated.handlers import HANDLER_INTERFACES, OPERATIONS
-from generated.routes import build_router
+from generated.routes import add_routes
 
 logger = logging.getLogger("todo_api")
 
@@ -156,9 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(
-        build_router(**{tag: dependency for tag, (dependency, _) in IMPLEMENTATIONS.items()})
-    )
+    add_routes(app.router, **{tag: scope for tag, (scope, _) in IMPLEMENTATIONS.items()})
     install_exception_handlers(app)
     install_contract_routes(app, contract)
     # Added innermost first: ErrorBoundary < BodyGuard < CORS < RequestContext.

@@ -220,7 +220,7 @@ def validate_claims(
 
     Same checks, order and exceptions as `PyJWT._validate_claims` with
     `require=["exp", "sub"]`, `verify_aud=audience is not None` and the rest at their defaults;
-    tests/auth/test_auth_claims.py compares the two on generated claim sets.
+    tests/auth/test_auth_jws.py compares the two on generated claim sets.
     """
     for name in _REQUIRED_CLAIMS:
         if claims.get(name) is None:
