@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,7 +48,7 @@ class RequestContextMiddleware:
         request_id = (
             incoming
             if incoming is not None and _REQUEST_ID.match(incoming)
-            else uuid.uuid4().hex.encode()
+            else secrets.token_hex(16).encode()  # 32 hex digits, like uuid4().hex, cheaper
         )
         state = scope.setdefault("state", {})
         state["request_id"] = request_id.decode()

@@ -93,7 +93,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     error: DomainError
     if exc.status_code == 404:
-        error = NotFound(f"no resource at {request.url.path}")
+        error = NotFound(
+            f"no resource at {request.scope['path']}"
+        )  # request.url: 500 on non-UTF-8 queries
     elif exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         error = MethodNotAllowed(f"{request.method} is not supported here", headers=headers)

@@ -5,6 +5,7 @@ Kept apart from the API schemas in generated/; backend/mapping.py converts betwe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +56,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def result_processor(
+        self, dialect: sa.Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        if dialect.name == "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def in_utc(value: datetime | None) -> datetime | None:
+            # psycopg returns aware datetimes in the session's time zone: UTC (set on connect)
+            # unless a pooler dropped that SET. One call per value instead of SQLAlchemy's two.
+            if value is None or value.tzinfo is UTC:
+                return value
+            return value.astimezone(UTC)
+
+        return in_utc
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
         if value is None:

@@ -884,7 +884,7 @@ def _progress(r: dict[str, Any]) -> str:
 
 
 def jwt_bench(iterations: int) -> dict[str, dict[str, float]]:
-    """Microseconds per TokenVerifier.verify for HS256 and EdDSA (cached JWKS key), in process."""
+    """CPU us per TokenVerifier.verify for HS256 and EdDSA (cached JWKS key), in process."""
     return asyncio.run(_jwt_bench(iterations))
 
 
@@ -945,22 +945,30 @@ async def _jwt_bench(iterations: int) -> dict[str, dict[str, float]]:
             {**claims, "iat": now - n}, private, algorithm="EdDSA", headers={"kid": "bench"}
         )
 
+    async def cpu_us(tokens: Sequence[str], batches: int = 5) -> float:
+        """CPU time per verify, the best of `batches` runs: the machine is shared and noisy."""
+        best = float("inf")
+        for _ in range(batches):
+            started = time.process_time()
+            for each in tokens:
+                assert await verifier.verify(each) == "bench-user"
+            best = min(best, (time.process_time() - started) / len(tokens))
+        return best * 1e6
+
     results: dict[str, dict[str, float]] = {}
     try:
         for name in ("HS256", "EdDSA"):
-            cold = [sign(name, n) for n in range(min(iterations, 2000))]
             token = sign(name, -1)
             for _ in range(200):  # also fetches the key set once
                 assert await verifier.verify(token) == "bench-user"
-            started = time.perf_counter()
-            for each in cold:
-                await verifier.verify(each)
-            cold_us = (time.perf_counter() - started) / len(cold) * 1e6
-            started = time.perf_counter()
-            for _ in range(iterations):
-                await verifier.verify(token)
-            warm_us = (time.perf_counter() - started) / iterations * 1e6
-            results[name] = {"first_us": round(cold_us, 1), "repeat_us": round(warm_us, 1)}
+            # A fresh token per verification in every batch: first uses, never the cache.
+            batch = max(200, min(iterations, 2000) // 5)
+            cold = [sign(name, n) for n in range(5 * batch)]
+            best_cold = float("inf")
+            for i in range(5):
+                best_cold = min(best_cold, await cpu_us(cold[i * batch : (i + 1) * batch], 1))
+            warm_us = await cpu_us([token] * max(1000, iterations // 5))
+            results[name] = {"first_us": round(best_cold, 1), "repeat_us": round(warm_us, 1)}
     finally:
         await verifier.aclose()
     return results

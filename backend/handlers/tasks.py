@@ -99,14 +99,15 @@ class TaskHandlers:
             limit=limit,
         )
         page = await self._repository.list(query)
-        etag = list_etag(page, str(self._request.url.query))
+        scope = self._request.scope  # not request.url: building the URL costs ~25 us
+        etag = list_etag(page, scope["query_string"].decode("latin-1"))
         if none_match(if_none_match, etag):
             raise NotModified(etag)
         headers = self._response.headers
         headers["X-Total-Count"] = str(page.total)
         headers["ETag"] = etag
         link = link_header(
-            self._request.url.path,
+            scope["path"],
             self._request.query_params.multi_items(),
             skip,
             limit,
@@ -176,7 +177,7 @@ class TaskHandlers:
             raise RequestValidationError(errors)
 
     def _created_headers(self, task_id: int, etag: str) -> None:
-        self._response.headers["Location"] = f"{self._request.url.path.rstrip('/')}/{task_id}"
+        self._response.headers["Location"] = f"{self._request.scope['path'].rstrip('/')}/{task_id}"
         self._response.headers["ETag"] = etag
 
     async def get_task(self, *, user_id: str, task_id: int, if_none_match: str | None) -> Task:
