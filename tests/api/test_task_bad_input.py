@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.api.helpers import assert_problem, create, snapshot
 from tests.support import User
@@ -395,3 +396,28 @@ async def test_a_repeated_query_parameter_takes_its_last_value(
     assert len(response.json()) == 2
     rejected = await client.get(alice.tasks + "?limit=2&limit=0", headers=alice.headers)
     assert_problem(rejected, 422)
+
+
+async def test_a_query_string_that_is_not_utf8_is_no_500(app: FastAPI, alice: User) -> None:
+    """uvicorn refuses raw non-ASCII in the request target; other ASGI servers pass it on."""
+    authorization = (b"authorization", f"Bearer {alice.token}".encode())
+
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    for path, query in [(alice.tasks, b"q=\xff"), (alice.tasks, b"limit=2&x=\xfe"),
+                        ("/api/nowhere", b"x=\xff")]:  # fmt: skip
+        messages.clear()
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
+            "root_path": "", "headers": [(b"host", b"test"), authorization],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {},
+        }  # fmt: skip
+        await app(scope, receive, send)
+        assert messages[0]["status"] in (200, 404), (path, query, messages)
