@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7E]*)"\s*(?:,|$)')
 
@@ -37,12 +33,10 @@ class ETagCondition:
 
     versions: frozenset[int] | None
 
-    def sql(self, table: Any) -> ColumnElement[bool]:
-        if self.versions is None:
-            return sa.true()
-        if not self.versions:
-            return sa.false()
-        return table.c.version.in_(sorted(self.versions))  # type: ignore[no-any-return]
+    @property
+    def can_match(self) -> bool:
+        """False when no current version can satisfy it: the write need not be sent at all."""
+        return self.versions is None or bool(self.versions)
 
 
 def if_match_condition(header: str | None, task_id: int) -> ETagCondition | None:

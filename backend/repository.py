@@ -109,6 +109,55 @@ _GET_ONE = sa.select(_TASKS).where(
 )
 
 
+def _owned_task(versions_checked: bool) -> list[ColumnElement[bool]]:
+    """WHERE of a single-task write: owner, id and (for If-Match) the accepted versions."""
+    where = [_TASKS.c.user_id == sa.bindparam("owner_id"), _TASKS.c.id == sa.bindparam("task_id")]
+    if versions_checked:
+        where.append(_TASKS.c.version.in_(sa.bindparam("versions", expanding=True)))
+    return where
+
+
+def _versions_checked(condition: ETagCondition | None) -> bool:
+    return condition is not None and condition.versions is not None
+
+
+def _where_parameters(
+    owner_id: str, task_id: int, condition: ETagCondition | None
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"owner_id": owner_id, "task_id": task_id}
+    if _versions_checked(condition):
+        assert condition is not None and condition.versions is not None
+        parameters["versions"] = sorted(condition.versions)
+    return parameters
+
+
+@functools.lru_cache(maxsize=1024)
+def _update_statement(
+    columns: tuple[str, ...], versions_checked: bool, toggle: bool
+) -> sa.Executable:
+    """UPDATE of these columns (values bound as new_<column>), built once per shape.
+
+    Building an UPDATE per request (and SQLAlchemy's cache key for it) cost about as much as
+    running it. The columns come from the body models' fields, never from the client's keys,
+    so there are few variants (subsets of the writable columns).
+    """
+    values: dict[str, Any] = {
+        name: sa.bindparam(f"new_{name}", type_=_TASKS.c[name].type) for name in columns
+    }
+    if toggle:
+        values["completed"] = sa.not_(_TASKS.c.completed)
+    values["version"] = _TASKS.c.version + 1
+    values["updated_at"] = sa.bindparam("now", type_=_TASKS.c.updated_at.type)
+    return (
+        sa.update(_TASKS).where(*_owned_task(versions_checked)).values(values).returning(*_TASKS.c)
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _delete_statement(versions_checked: bool) -> sa.Executable:
+    return sa.delete(_TASKS).where(*_owned_task(versions_checked)).returning(_TASKS.c.id)
+
+
 @dataclass(frozen=True, slots=True)
 class ListShape:
     """What a list statement's SQL depends on; the values themselves are bound parameters."""
@@ -310,23 +359,25 @@ class TaskRepository:
         return cast(TaskRecord, (await self._connection.execute(_INSERT, parameters)).one())
 
     async def _update_where(
-        self, task_id: int, condition: ETagCondition | None, changes: dict[str, Any]
+        self,
+        task_id: int,
+        condition: ETagCondition | None,
+        changes: dict[str, Any],
+        *,
+        toggle: bool = False,
     ) -> TaskRecord:
-        table = Task.__table__  # type: ignore[attr-defined]
-        where = [table.c.user_id == self._owner_id, table.c.id == task_id]
-        if condition is not None:
-            where.append(condition.sql(table))
-        statement = (
-            sa.update(table)
-            .where(*where)
-            .values(**changes, version=table.c.version + 1, updated_at=_now())
-            .returning(*table.c)
-        )
-        result = (await self._connection.execute(statement)).first()
-        if result is None:
+        """UPDATE ... RETURNING the row; `toggle` flips `completed` in the statement itself."""
+        row = None
+        if condition is None or condition.can_match:
+            statement = _update_statement(tuple(changes), _versions_checked(condition), toggle)
+            parameters = _where_parameters(self._owner_id, task_id, condition)
+            parameters.update({f"new_{name}": value for name, value in changes.items()})
+            parameters["now"] = _now()
+            row = (await self._connection.execute(statement, parameters)).first()
+        if row is None:
             await self._raise_missing_or_stale(task_id, condition)
-        assert result is not None
-        return cast(TaskRecord, result)
+        assert row is not None
+        return cast(TaskRecord, row)
 
     async def _raise_missing_or_stale(self, task_id: int, condition: ETagCondition | None) -> None:
         current = await self.get(task_id)  # raises NotFound
@@ -345,19 +396,17 @@ class TaskRepository:
         self, task_id: int, completed: bool | None, condition: ETagCondition | None
     ) -> TaskRecord:
         """Set, or (with None) flip, in one atomic UPDATE: concurrent toggles are never lost."""
-        table = Task.__table__  # type: ignore[attr-defined]
-        value = sa.not_(table.c.completed) if completed is None else completed
-        return await self._update_where(task_id, condition, {"completed": value})
+        if completed is None:
+            return await self._update_where(task_id, condition, {}, toggle=True)
+        return await self._update_where(task_id, condition, {"completed": completed})
 
     async def delete(self, task_id: int, condition: ETagCondition | None) -> None:
-        table = Task.__table__  # type: ignore[attr-defined]
-        where = [table.c.user_id == self._owner_id, table.c.id == task_id]
-        if condition is not None:
-            where.append(condition.sql(table))
-        result = await self._connection.execute(
-            sa.delete(table).where(*where).returning(table.c.id)
-        )
-        if result.first() is None:
+        deleted = None
+        if condition is None or condition.can_match:
+            statement = _delete_statement(_versions_checked(condition))
+            parameters = _where_parameters(self._owner_id, task_id, condition)
+            deleted = (await self._connection.execute(statement, parameters)).first()
+        if deleted is None:
             await self._raise_missing_or_stale(task_id, condition)
 
     # -- idempotency keys --------------------------------------------------------------------
