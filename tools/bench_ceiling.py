@@ -65,11 +65,11 @@ STATEMENTS: dict[str, tuple[str, bool]] = {
     "filter": (f"SELECT {COLUMNS} FROM tasks WHERE {FILTERED} {BY_DUE}", False),  # noqa: S608
     "search": (f"SELECT {COLUMNS} FROM tasks WHERE {SEARCHED} {BY_DUE}", False),  # noqa: S608
     "get": (f"SELECT {COLUMNS} FROM tasks WHERE {OWNED} AND id = :id", True),  # noqa: S608
-    "create": (
-        "INSERT INTO tasks (user_id, title, title_key, description, description_key, completed, "
+    "create": (  # returns the row, as the API's INSERT ... RETURNING tasks.* does
+        "INSERT INTO tasks (user_id, title, title_key, description, description_key, completed, "  # noqa: S608
         "priority, due_at, tags, version, created_at, updated_at) VALUES (:user_id, :title, "
         ":title_key, :description, :description_key, false, :priority, :due_at, {tags}, 1, "
-        ":now, :now) RETURNING id",
+        f":now, :now) RETURNING {COLUMNS}",
         True,
     ),
     "put": (
