@@ -103,18 +103,18 @@ _TASKS: sa.Table = Task.__table__  # type: ignore[attr-defined]
 _COUNTS: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
 # The column order of every task row here (`SELECT tasks.*`, `RETURNING tasks.*`).
 TASK_COLUMNS: tuple[str, ...] = tuple(_TASKS.c.keys())
+
+
 # Built once: constructing a statement costs about as much as running it on a warm connection.
-_GET_ONE = sa.select(_TASKS).where(
-    _TASKS.c.user_id == sa.bindparam("owner_id"), _TASKS.c.id == sa.bindparam("task_id")
-)
-
-
 def _owned_task(versions_checked: bool) -> list[ColumnElement[bool]]:
-    """WHERE of a single-task write: owner, id and (for If-Match) the accepted versions."""
+    """WHERE of one task: owner, id and (for If-Match on a write) the accepted versions."""
     where = [_TASKS.c.user_id == sa.bindparam("owner_id"), _TASKS.c.id == sa.bindparam("task_id")]
     if versions_checked:
         where.append(_TASKS.c.version.in_(sa.bindparam("versions", expanding=True)))
     return where
+
+
+_GET_ONE = sa.select(_TASKS).where(*_owned_task(versions_checked=False))
 
 
 def _versions_checked(condition: ETagCondition | None) -> bool:
@@ -125,8 +125,7 @@ def _where_parameters(
     owner_id: str, task_id: int, condition: ETagCondition | None
 ) -> dict[str, Any]:
     parameters: dict[str, Any] = {"owner_id": owner_id, "task_id": task_id}
-    if _versions_checked(condition):
-        assert condition is not None and condition.versions is not None
+    if condition is not None and condition.versions is not None:
         parameters["versions"] = sorted(condition.versions)
     return parameters
 

@@ -42,7 +42,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.exceptions import RuntimeError as SodiumRuntimeError
 from nacl.signing import VerifyKey
 
-_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
+B64URL_SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]+")  # one or more base64url characters
 _B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Characters allowed last, by segment length % 4 (those whose unused low bits are zero).
 _CANONICAL_LAST: Final = {0: _B64URL_ALPHABET, 2: _B64URL_ALPHABET[::16], 3: _B64URL_ALPHABET[::4]}
@@ -153,7 +153,7 @@ def b64url_decode(segment: str) -> bytes:
     """
     size = len(segment) % 4
     if (
-        _SEGMENT_RE.fullmatch(segment) is None
+        B64URL_SEGMENT.fullmatch(segment) is None
         or size == 1
         or segment[-1] not in _CANONICAL_LAST[size]
     ):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,7 +21,7 @@ from backend.errors import Unauthorized
 from backend.settings import Settings
 
 from .jwks import JwksCache, PublicKey
-from .jws import prepare_hs_secret, validate_claims, verify_jws
+from .jws import B64URL_SEGMENT, prepare_hs_secret, validate_claims, verify_jws
 from .policy import (
     ASYMMETRIC_ALGORITHMS,
     HS_ALGORITHMS,
@@ -33,7 +32,6 @@ from .policy import (
     is_valid_subject,
 )
 
-_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
 _SEGMENT_NAMES: Final = ("header", "payload", "signature")
 _NUMERIC_CLAIMS: Final = ("exp", "nbf", "iat")
 # Verified tokens remembered per process. Clients send the same token for its whole life, and a
@@ -178,7 +176,7 @@ def _read_header(token: str) -> tuple[list[str], dict[str, Any]]:
     if len(segments) != 3:
         raise Unauthorized("token must have three dot-separated segments")
     for name, segment in zip(_SEGMENT_NAMES, segments, strict=True):
-        if _SEGMENT_RE.fullmatch(segment) is None or len(segment) % 4 == 1:
+        if B64URL_SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
             raise Unauthorized(f"token {name} is not valid base64url")
     try:
         raw = base64.urlsafe_b64decode(segments[0] + "=" * (-len(segments[0]) % 4))
