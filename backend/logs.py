@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import orjson
@@ -26,10 +26,36 @@ logging.logProcesses = False
 logging.logMultiprocessing = False
 
 
+class UtcTimestamps:
+    """`2026-11-26T13:59:51.635+00:00` for a record's time, formatted once per second.
+
+    What `datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")` gives, at a
+    fraction of its cost: that call was a fifth of the access log's time per request.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        micros = round((created - second) * 1_000_000)  # fromtimestamp rounds to microseconds
+        if micros == 1_000_000:
+            second, micros = second + 1, 0
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{micros // 1000:03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._timestamp = UtcTimestamps()
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

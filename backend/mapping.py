@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
+import orjson
 from pydantic import BaseModel
 
 from backend.errors import ValidationFailed
 from backend.repository import TASK_COLUMNS, TaskRecord
+from backend.responses import RendersJson
 from backend.tables import PRIORITY_NAME, PRIORITY_RANK, fold_case
 from generated.models import Priority, Tag, Task
 
@@ -68,6 +70,56 @@ def to_api(row: TaskRecord) -> Task:
     _set(task, "__pydantic_extra__", None)
     _set(task, "__pydantic_private__", None)
     return task
+
+
+def _json_fields(row: TaskRecord) -> dict[str, Any]:
+    """A row as the contract's Task object, in the model's field order, for orjson."""
+    values = tuple(row)
+    return {
+        "id": values[_ID],
+        "user_id": values[_USER_ID],
+        "title": values[_TITLE],
+        "description": values[_DESCRIPTION],
+        "completed": values[_COMPLETED],
+        "priority": PRIORITY_NAME[values[_PRIORITY_RANK]],
+        "due_at": values[_DUE_AT],
+        "tags": values[_TAGS],
+        "created_at": values[_CREATED_AT],
+        "updated_at": values[_UPDATED_AT],
+    }
+
+
+class TaskList(Sequence[Task], RendersJson):
+    """A page of task rows as a sequence of Task models, built only when an item is read.
+
+    The response body is written by orjson straight from the rows: the same bytes as
+    pydantic's serializer gives for `[to_api(row) for row in rows]` (a property test holds
+    the two together), at about a quarter of the cost of building the models and serializing
+    them, which was a tenth of a list request's CPU.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[TaskRecord]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Task: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Task]: ...
+
+    def __getitem__(self, index: int | slice) -> Task | Sequence[Task]:
+        if isinstance(index, slice):
+            return [to_api(row) for row in self._rows[index]]
+        return to_api(self._rows[index])
+
+    def render_json(self) -> bytes:
+        # OPT_UTC_Z: "Z" for UTC, as pydantic writes it; every stored time is UTC.
+        return orjson.dumps([_json_fields(row) for row in self._rows], option=orjson.OPT_UTC_Z)
 
 
 def _utc(value: datetime, field: str) -> datetime:

@@ -6,6 +6,7 @@
 backend/ implements these; the routers in routes.py only delegate to them.
 """
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import AwareDatetime, StringConstraints
@@ -72,7 +73,7 @@ class TasksHandlers(Protocol):
         skip: int,
         limit: int,
         if_none_match: str | None,
-    ) -> list[Task]:
+    ) -> Sequence[Task]:
         """listTasks: List the user's tasks"""
         ...
 

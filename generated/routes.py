@@ -8,7 +8,7 @@ was given (which authenticates and opens the unit of work), it validates the ope
 parameters in one pass (parameters.py) and calls the handler method with them.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
@@ -75,7 +75,7 @@ def add_routes(
         tags=['tasks'],
         summary="List the user's tasks",
     )
-    async def list_tasks(request: Request, response: Response) -> list[Task]:
+    async def list_tasks(request: Request, response: Response) -> Sequence[Task]:
         async with tasks(request, response) as handler:
             parameters = await ListTasksParameters.read(request)
             return await handler.list_tasks(

@@ -165,7 +165,12 @@ def _body(
 
 
 def _response(spec: dict[str, Any], operation: dict[str, Any], models: set[str]) -> tuple[int, str]:
-    """The one success status of an operation and the Python type of its body."""
+    """The one success status of an operation and the Python type of its body.
+
+    An array body is a read-only `Sequence[Item]` for handlers: a handler may return any
+    sequence of the item model (a list, or a lazy view over rows that renders its own JSON);
+    the route declares FastAPI's `response_model` as `list[Item]`.
+    """
     successes = sorted(code for code in operation["responses"] if str(code).startswith("2"))
     if len(successes) != 1:
         raise ValueError(f"{operation['operationId']}: exactly one 2xx response expected")
@@ -177,7 +182,7 @@ def _response(spec: dict[str, Any], operation: dict[str, Any], models: set[str])
     schema = media["schema"]
     if _resolve(spec, schema).get("type") == "array":
         item_type, _ = _schema_type(spec, _resolve(spec, schema)["items"], models)
-        return status, f"list[{item_type}]"
+        return status, f"Sequence[{item_type}]"
     type_, _ = _schema_type(spec, schema, models)
     return status, type_
 
@@ -218,7 +223,9 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
                     "summary_py": repr(operation.get("summary", "")),
                     "status_code": status,
                     "return_type": return_type,
-                    "response_model": None if return_type == "None" else return_type,
+                    "response_model": None
+                    if return_type == "None"
+                    else re.sub(r"^Sequence\[", "list[", return_type),
                     "params": params,
                     "parameters_class": _pascal(operation["operationId"]) + "Parameters"
                     if params
@@ -284,6 +291,7 @@ def visit(parser: Any, model_path: Path) -> dict[str, object]:
             models, [p["annotation"] for e in endpoints for p in e["params"]]
         ),
         "response_model_names": _used(models, [e["return_type"] for e in endpoints]),
+        "returns_sequence": any(e["return_type"].startswith("Sequence[") for e in endpoints),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel
 from backend.auth import current_user_id
 from backend.db import unit_of_work
 from backend.errors import Forbidden, IdempotencyKeyReused, ServiceUnavailable
-from backend.mapping import column_values, to_api, to_utc_filter
+from backend.mapping import TaskList, column_values, to_api, to_utc_filter
 from backend.pagination import link_header, list_etag
 from backend.preconditions import if_match_condition, none_match
 from backend.repository import TaskQuery, TaskRepository, etag_of
@@ -85,7 +85,7 @@ class TaskHandlers:
         skip: int,
         limit: int,
         if_none_match: str | None,
-    ) -> list[Task]:
+    ) -> Sequence[Task]:
         query = TaskQuery(
             completed=COMPLETED_FILTER[status.value],
             priority=None if priority is None else PRIORITY_RANK[priority.value],
@@ -115,7 +115,7 @@ class TaskHandlers:
         )
         if link:
             headers["Link"] = link
-        return [to_api(row) for row in page.rows]
+        return TaskList(page.rows)
 
     async def create_task(
         self, *, user_id: str, body: TaskCreate, idempotency_key: str | None
