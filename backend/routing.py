@@ -5,8 +5,8 @@ Generated routes take only `(request, response)` and validate their own paramete
 it solves an empty dependency graph, re-validates the handler's return value against the
 response model and then serializes it. `ContractRoute` keeps everything FastAPI derives from
 the declaration (path matching, methods, status code, response model, exception handlers) and
-replaces only that per-request handler: call the endpoint, serialize its return value once with
-the response model's pydantic-core serializer, answer with the headers the handler set.
+replaces only what runs per request: call the endpoint, serialize its return value once with
+the response model's pydantic-core serializer, send it with the headers the handler set.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.responses import RendersJson
 
-JSON_MEDIA_TYPE = "application/json"
+JSON_MEDIA_TYPE = b"application/json"
 BODILESS_STATUSES = frozenset({HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED})
 Endpoint = Callable[[Request, Response], Coroutine[Any, Any, Any]]
-RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 def takes_request_and_response(endpoint: Callable[..., Any]) -> bool:
@@ -60,49 +59,41 @@ class ContractRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
         if takes_request_and_response(endpoint) and self.max_body_size is None:
-            # FastAPI's request_response opens two AsyncExitStacks per request for
-            # dependencies with `yield`; these routes have no dependencies at all.
-            self.app = contract_app(self.get_route_handler())
-
-    def get_route_handler(self) -> RouteHandler:
-        if not takes_request_and_response(self.endpoint):
-            return super().get_route_handler()
-        return contract_handler(self.endpoint, self.response_model, self.status_code or 200)
+            self.app = contract_app(endpoint, self.response_model, self.status_code or 200)
 
 
-def contract_app(handle: RouteHandler) -> ASGIApp:
-    """The route's ASGI app: the request through `handle`, errors through the app's handlers."""
+def contract_app(endpoint: Endpoint, response_model: Any, default_status: int) -> ASGIApp:
+    """The ASGI app of one generated operation; its exceptions go to the app's handlers.
+
+    It sends the two response messages itself: FastAPI's request_response would open two
+    AsyncExitStacks (for dependencies with `yield`; these routes have none) and build a
+    Response object per request, only to turn it into the same two messages.
+    """
+    to_json = None if response_model is None else TypeAdapter(response_model).dump_json
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
 
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            response = await handle(request)
-            await response(scope, receive, send)
+            sent = _headers_only_response()
+            content = await endpoint(request, sent)
+            status = sent.status_code or default_status
+            headers: list[tuple[bytes, bytes]] = []
+            body = b""
+            if status not in BODILESS_STATUSES:  # Starlette's headers, in Starlette's order
+                if to_json is not None:
+                    body = (
+                        content.render_json()
+                        if isinstance(content, RendersJson)
+                        else to_json(content, by_alias=True, warnings="error")
+                    )
+                headers.append((b"content-length", b"%d" % len(body)))
+                if to_json is not None:
+                    headers.append((b"content-type", JSON_MEDIA_TYPE))
+            headers += sent.raw_headers
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
         await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
 
     return app
-
-
-def contract_handler(endpoint: Endpoint, response_model: Any, default_status: int) -> RouteHandler:
-    """The per-request handler of one generated operation."""
-    to_json = None if response_model is None else TypeAdapter(response_model).dump_json
-
-    async def handle(request: Request) -> Response:
-        sent = _headers_only_response()
-        content = await endpoint(request, sent)
-        status = sent.status_code or default_status
-        if to_json is None or status in BODILESS_STATUSES:
-            response = Response(status_code=status)
-        else:
-            body = (
-                content.render_json()
-                if isinstance(content, RendersJson)
-                else to_json(content, by_alias=True, warnings="error")
-            )
-            response = Response(body, status_code=status, media_type=JSON_MEDIA_TYPE)
-        response.raw_headers.extend(sent.raw_headers)
-        return response
-
-    return handle
