@@ -413,3 +413,16 @@ async def test_sqlite_and_postgres_give_identical_results(
             assert [row["id"] for row in rows] == expected_order(
                 datasets["postgres"], field, order
             ), (field, order)
+
+
+async def test_non_ascii_tags_are_stored_and_filtered_as_sent(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    """Tags reach the database as JSON text (orjson's UTF-8 on PostgreSQL) and match exactly."""
+    tags = ["café", "日本語", "emoji 😀", 'quote " and \\']
+    task = await create(client, alice, title="Unicode tags", tags=tags)
+    assert task["tags"] == tags
+    for tag in tags:
+        rows = await list_all(client, alice, tag=[tag])
+        assert [row["id"] for row in rows] == [task["id"]], tag
+    assert await list_all(client, alice, tag=["cafe"]) == []
