@@ -75,9 +75,9 @@ def contract_app(endpoint: Endpoint, response_model: Any, default_status: int) -
         request = Request(scope, receive, send)
 
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            sent = _headers_only_response()
-            content = await endpoint(request, sent)
-            status = sent.status_code or default_status
+            declared = _headers_only_response()  # what the handler sets: status, headers
+            content = await endpoint(request, declared)
+            status = declared.status_code or default_status
             headers: list[tuple[bytes, bytes]] = []
             body = b""
             if status not in BODILESS_STATUSES:  # Starlette's headers, in Starlette's order
@@ -90,7 +90,7 @@ def contract_app(endpoint: Endpoint, response_model: Any, default_status: int) -
                 headers.append((b"content-length", b"%d" % len(body)))
                 if to_json is not None:
                     headers.append((b"content-type", JSON_MEDIA_TYPE))
-            headers += sent.raw_headers
+            headers += declared.raw_headers
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
