@@ -18,7 +18,7 @@ from generated.models import Priority, Tag, Task
 
 # Fields the contract allows to be null; any other field sent as null is a validation error.
 NULLABLE_FIELDS = frozenset({"description", "due_at"})
-_PRIORITY = {rank: Priority(name) for rank, name in PRIORITY_NAME.items()}
+_PRIORITY = {name: Priority(name) for name in PRIORITY_NAME.values()}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -42,38 +42,11 @@ _new_task = Task.__new__
 _set = object.__setattr__
 
 
-def to_api(row: TaskRecord) -> Task:
-    """Build the response model without re-validating what the database constraints guarantee.
+def _fields(row: TaskRecord) -> dict[str, Any]:
+    """A row as the contract's Task fields, in the model's order: priority by name, tags as text.
 
-    What `Task.model_construct` does, minus its per-field default handling: every field comes
-    from the row. A page of 20 tasks is built in a fraction of model_construct's time.
+    The JSON of a Task as it is; `to_api` swaps in the enum and Tag models.
     """
-    values = tuple(row)
-    task = _new_task(Task)
-    _set(
-        task,
-        "__dict__",
-        {
-            "id": values[_ID],
-            "user_id": values[_USER_ID],
-            "title": values[_TITLE],
-            "description": values[_DESCRIPTION],
-            "completed": values[_COMPLETED],
-            "priority": _PRIORITY[values[_PRIORITY_RANK]],
-            "due_at": values[_DUE_AT],
-            "tags": [_tag(tag) for tag in values[_TAGS]],
-            "created_at": values[_CREATED_AT],
-            "updated_at": values[_UPDATED_AT],
-        },
-    )
-    _set(task, "__pydantic_fields_set__", set(_TASK_FIELDS))
-    _set(task, "__pydantic_extra__", None)
-    _set(task, "__pydantic_private__", None)
-    return task
-
-
-def _json_fields(row: TaskRecord) -> dict[str, Any]:
-    """A row as the contract's Task object, in the model's field order, for orjson."""
     values = tuple(row)
     return {
         "id": values[_ID],
@@ -87,6 +60,23 @@ def _json_fields(row: TaskRecord) -> dict[str, Any]:
         "created_at": values[_CREATED_AT],
         "updated_at": values[_UPDATED_AT],
     }
+
+
+def to_api(row: TaskRecord) -> Task:
+    """Build the response model without re-validating what the database constraints guarantee.
+
+    What `Task.model_construct` does, minus its per-field default handling: every field comes
+    from the row. A page of 20 tasks is built in a fraction of model_construct's time.
+    """
+    fields = _fields(row)
+    fields["priority"] = _PRIORITY[fields["priority"]]
+    fields["tags"] = [_tag(tag) for tag in fields["tags"]]
+    task = _new_task(Task)
+    _set(task, "__dict__", fields)
+    _set(task, "__pydantic_fields_set__", set(_TASK_FIELDS))
+    _set(task, "__pydantic_extra__", None)
+    _set(task, "__pydantic_private__", None)
+    return task
 
 
 class TaskList(Sequence[Task], RendersJson):
@@ -119,7 +109,7 @@ class TaskList(Sequence[Task], RendersJson):
 
     def render_json(self) -> bytes:
         # OPT_UTC_Z: "Z" for UTC, as pydantic writes it; every stored time is UTC.
-        return orjson.dumps([_json_fields(row) for row in self._rows], option=orjson.OPT_UTC_Z)
+        return orjson.dumps([_fields(row) for row in self._rows], option=orjson.OPT_UTC_Z)
 
 
 def _utc(value: datetime, field: str) -> datetime:
