@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool
 
 from .formats import RFC3339DateTime
 
@@ -75,7 +75,7 @@ class Task(BaseModel):
             pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ]
-    completed: Annotated[bool, Field(examples=[False])]
+    completed: Annotated[StrictBool, Field(examples=[False])]
     priority: Priority
     due_at: Annotated[
         Optional[RFC3339DateTime],
@@ -115,7 +115,7 @@ class TaskCreate(BaseModel):
             pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
-    completed: bool = False
+    completed: StrictBool = False
     priority: Priority = 'medium'
     due_at: Annotated[
         Optional[RFC3339DateTime],
@@ -158,7 +158,7 @@ class TaskReplace(BaseModel):
             pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
-    completed: Optional[bool] = None
+    completed: Optional[StrictBool] = None
     priority: Optional[Priority] = None
     due_at: Annotated[
         Optional[RFC3339DateTime],
@@ -196,7 +196,7 @@ class TaskUpdate(BaseModel):
             pattern='^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]*$',
         ),
     ] = None
-    completed: Optional[bool] = None
+    completed: Optional[StrictBool] = None
     priority: Optional[Priority] = None
     due_at: Annotated[
         Optional[RFC3339DateTime],
@@ -215,7 +215,7 @@ class TaskCompletion(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    completed: bool
+    completed: StrictBool
 
 
 class Status(StrEnum):

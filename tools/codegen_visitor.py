@@ -2,10 +2,9 @@
 
 The stock visitor hands templates argument strings such as `conint(ge=1)` (which mypy rejects
 as a type) and drops constraints under `--use-annotated`. This visitor reads each operation's
-parameters from the contract itself and renders each operation's path, query, header and body
-parameters as fields of one pydantic model (templates/parameters.jinja2) with every constraint,
-so the generated routers validate exactly what the contract says, in one pass per request, and
-type-check under mypy --strict.
+parameters from the contract itself and renders each one as an ordinary FastAPI parameter
+(`Annotated[type, Path(...)/Query(...)/Header(...)]`) with every constraint, so the generated
+routes validate exactly what the contract says and type-check under mypy --strict.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ LOCATION_ORDER = (*LOCATIONS, "body")
 # Types whose validation is stricter than the handler-facing type (see templates/formats.jinja2):
 # routers validate with the former, handler interfaces receive the latter.
 VALIDATED_TYPES = {"AwareDatetime": "RFC3339DateTime"}
+# FastAPI's parameter function per location.
+PARAMETER_FUNCTIONS = {"path": "Path", "query": "Query", "header": "Header"}
 
 
 def _resolve(spec: dict[str, Any], node: Any) -> Any:
@@ -127,13 +128,11 @@ def _parameter(spec: dict[str, Any], raw: Any, models: set[str]) -> dict[str, An
         validated_type, value_type, default_code = validated, type_, default
     else:
         validated_type, value_type, default_code = f"{validated} | None", f"{type_} | None", "None"
-    field = validated_type
-    if options:
-        field = f"Annotated[{validated_type}, Field({', '.join(options)})]"
+    function = PARAMETER_FUNCTIONS[location]
     return {
         "name": python_name,
         "wire_name": param["name"],
-        "annotation": field,
+        "annotation": f"Annotated[{validated_type}, {function}({', '.join(options)})]",
         "type": value_type,
         "default": default_code,
         "location": location,
@@ -153,6 +152,7 @@ def _body(
         raise ValueError("only application/json request bodies are supported")
     type_, _ = _schema_type(spec, media["schema"], models)
     required = request_body.get("required", False)
+    models.add(type_)
     return {
         "name": "body",
         "wire_name": "body",
@@ -227,17 +227,11 @@ def _endpoints(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
                     if return_type == "None"
                     else re.sub(r"^Sequence\[", "list[", return_type),
                     "params": params,
-                    "parameters_class": _pascal(operation["operationId"]) + "Parameters"
-                    if params
-                    else None,
+                    "optional_body": body is not None and body["default"] is not None,
                 }
             )
     endpoints.sort(key=lambda e: (e["tag"], e["path"], e["method"]))
     return endpoints, sorted(models)
-
-
-def _pascal(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", name) if part)
 
 
 def _interface_name(tag: str) -> str:
@@ -266,7 +260,26 @@ def use_validated_types(models_source: str) -> str:
         imports = f"from pydantic import {', '.join(names)}\n\nfrom .formats import {strict}"
         body = word.sub(strict, models_source[match.end() :])
         models_source = models_source[: match.start()] + imports + body
-    return models_source
+    return _strict_booleans(models_source)
+
+
+def _strict_booleans(models_source: str) -> str:
+    """`bool` fields as `StrictBool`: the contract's `type: boolean` is JSON true/false only.
+
+    pydantic's lax mode (how FastAPI validates a decoded body) also takes "yes", "on", 1 and
+    "true"; datamodel-code-generator's `--strict-types bool` is not reachable through
+    fastapi-code-generator, so the swap happens here, once, in the generated models.
+    """
+    word = re.compile(r"\bbool\b")
+    if not word.search(models_source):
+        return models_source
+    match = _PYDANTIC_IMPORT.search(models_source)
+    if match is None:
+        raise ValueError("models.py has no `from pydantic import` line to add StrictBool to")
+    names = sorted({*match["names"].split(", "), "StrictBool"})
+    imports = f"from pydantic import {', '.join(names)}"
+    body = word.sub("StrictBool", models_source[match.end() :])
+    return models_source[: match.start()] + imports + body
 
 
 def visit(parser: Any, model_path: Path) -> dict[str, object]:
@@ -292,6 +305,24 @@ def visit(parser: Any, model_path: Path) -> dict[str, object]:
         ),
         "response_model_names": _used(models, [e["return_type"] for e in endpoints]),
         "returns_sequence": any(e["return_type"].startswith("Sequence[") for e in endpoints),
+        "route_imports": _route_imports(endpoints),
+        "optional_bodies": any(e["optional_body"] for e in endpoints),
+    }
+
+
+def _route_imports(endpoints: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """What routes.py imports besides the handler interfaces: only names its code uses."""
+    annotations = [p["annotation"] for e in endpoints for p in e["params"]]
+    fastapi = ["APIRouter", "Depends"]
+    fastapi += [f for f in ("Header", "Path", "Query") if any(f"{f}(" in a for a in annotations)]
+    if any(e["response_model"] is None for e in endpoints):
+        fastapi.append("Response")
+    return {
+        "fastapi": sorted(fastapi),
+        "pydantic": [n for n in ("StringConstraints",) if any(n in a for a in annotations)],
+        "formats": sorted(
+            {t for t in VALIDATED_TYPES.values() if any(t in a for a in annotations)}
+        ),
     }
 
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
-from fastapi import Request, Response
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.errors import ServiceUnavailable
+from generated import handlers as generated_handlers
 from generated.models import Database, Health, Readiness, Status
 
 
-class HealthHandlers:
+class HealthHandlers(generated_handlers.HealthHandlers):
+    """Liveness, and readiness as "the database answers a query"."""
+
     def __init__(self, engine: AsyncEngine, timeout_seconds: float) -> None:
         self._engine = engine
         self._timeout = timeout_seconds
@@ -31,8 +33,7 @@ class HealthHandlers:
         return Readiness(status=Status.ok, database=Database.ok)
 
 
-@contextlib.asynccontextmanager
-async def health_handlers(request: Request, response: Response) -> AsyncIterator[HealthHandlers]:
+async def health_handlers(request: Request) -> AsyncIterator[HealthHandlers]:
     """Probes need no caller identity and open their own connection (readiness only)."""
     settings = request.app.state.settings
     yield HealthHandlers(request.app.state.engine, settings.db_pool_timeout_seconds)

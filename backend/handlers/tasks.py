@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
-from backend.auth import current_user_id
-from backend.db import unit_of_work
-from backend.errors import Forbidden, IdempotencyKeyReused, ServiceUnavailable
+from backend.dependencies import AppSettings, OwnerId, UnitOfWork, Work
+from backend.errors import IdempotencyKeyReused, ServiceUnavailable
 from backend.mapping import TaskList, column_values, to_api, to_utc_filter
 from backend.pagination import link_header, list_etag
 from backend.preconditions import if_match_condition, none_match
@@ -22,6 +18,7 @@ from backend.repository import TaskQuery, TaskRepository, etag_of
 from backend.responses import NotModified
 from backend.settings import Settings
 from backend.tables import PRIORITY_RANK
+from generated.handlers import TasksHandlers
 from generated.models import (
     Priority,
     SortField,
@@ -45,30 +42,25 @@ DEFAULT_DESCENDING = {
 COMPLETED_FILTER = {"all": None, "pending": False, "completed": True}
 
 
-def _boolean_fields(model: type[BaseModel]) -> frozenset[str]:
-    return frozenset(
-        name
-        for name, field in model.model_fields.items()
-        if field.annotation in (bool, bool | None)
-    )
-
-
-# Fields whose contract type is boolean, per request body model.
-BOOLEAN_FIELDS: dict[type[BaseModel], frozenset[str]] = {
-    model: _boolean_fields(model) for model in (TaskCreate, TaskReplace, TaskUpdate, TaskCompletion)
-}
-
-
-class TaskHandlers:
+class TaskHandlers(TasksHandlers):
     """The `tasks` operations for one authenticated owner (the path user_id already checked)."""
 
     def __init__(
-        self, repository: TaskRepository, request: Request, response: Response, settings: Settings
+        self,
+        owner_id: str,
+        work: UnitOfWork,
+        request: Request,
+        response: Response,
+        settings: Settings,
     ) -> None:
-        self._repository = repository
+        self._owner_id = owner_id
+        self._work = work
         self._request = request
         self._response = response
         self._settings = settings
+
+    async def _repository(self) -> TaskRepository:
+        return TaskRepository(await self._work.connection(), self._owner_id)
 
     async def list_tasks(
         self,
@@ -98,7 +90,7 @@ class TaskHandlers:
             skip=skip,
             limit=limit,
         )
-        page = await self._repository.list(query)
+        page = await (await self._repository()).list(query)
         scope = self._request.scope  # not request.url: building the URL costs ~25 us
         etag = list_etag(page, scope["query_string"].decode("latin-1"))
         if none_match(if_none_match, etag):
@@ -120,8 +112,8 @@ class TaskHandlers:
     async def create_task(
         self, *, user_id: str, body: TaskCreate, idempotency_key: str | None
     ) -> Task:
-        await self._require_json_types(TaskCreate)
         values = column_values(body, only_sent=False)
+        repository = await self._repository()
         if idempotency_key is not None:
             # warnings=False: generated defaults are plain strings ('medium'), not enum members;
             # they serialize to the same JSON, but pydantic would warn on every such request.
@@ -129,7 +121,7 @@ class TaskHandlers:
             request_hash = hashlib.sha256(
                 orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
             ).hexdigest()
-            stored = await self._repository.claim_key(
+            stored = await repository.claim_key(
                 idempotency_key, request_hash, self._settings.idempotency_ttl_hours
             )
             if stored is not None:
@@ -144,44 +136,19 @@ class TaskHandlers:
                 task = Task.model_validate_json(stored.response_body)
                 self._created_headers(task.id, f'"{task.id}.1"')
                 return task
-        row = await self._repository.create(values)
+        row = await repository.create(values)
         task = to_api(row)
         if idempotency_key is not None:
-            await self._repository.record_key_response(
-                idempotency_key, task.id, task.model_dump_json()
-            )
+            await repository.record_key_response(idempotency_key, task.id, task.model_dump_json())
         self._created_headers(task.id, etag_of(row))
         return task
-
-    async def _require_json_types(self, model: type[BaseModel]) -> None:
-        """422 for a boolean sent as anything but JSON true/false, or an object sent as null.
-
-        FastAPI validates the decoded JSON in pydantic's lax mode, where "yes", "on" and 1
-        pass as booleans; the contract's `type: boolean` means JSON's true and false only.
-        """
-        if not await self._request.body():
-            return
-        document: Any = await self._request.json()  # decoded (and cached) by FastAPI already
-        if document is None:
-            raise RequestValidationError(
-                [{"type": "model_type", "loc": ("body",), "msg": "Input should be an object"}]
-            )
-        if not isinstance(document, dict):
-            return  # FastAPI has already rejected anything else
-        errors = [
-            {"type": "bool_type", "loc": ("body", name), "msg": "Input should be a valid boolean"}
-            for name, value in document.items()
-            if name in BOOLEAN_FIELDS[model] and value is not None and not isinstance(value, bool)
-        ]
-        if errors:
-            raise RequestValidationError(errors)
 
     def _created_headers(self, task_id: int, etag: str) -> None:
         self._response.headers["Location"] = f"{self._request.scope['path'].rstrip('/')}/{task_id}"
         self._response.headers["ETag"] = etag
 
     async def get_task(self, *, user_id: str, task_id: int, if_none_match: str | None) -> Task:
-        row = await self._repository.get(task_id)
+        row = await (await self._repository()).get(task_id)
         etag = etag_of(row)
         if none_match(if_none_match, etag):
             raise NotModified(etag)
@@ -201,39 +168,30 @@ class TaskHandlers:
     async def _update(
         self, task_id: int, body: TaskReplace | TaskUpdate, if_match: str | None
     ) -> Task:
-        await self._require_json_types(type(body))
         changes = column_values(body, only_sent=True)
-        row = await self._repository.update(task_id, changes, if_match_condition(if_match, task_id))
+        row = await (await self._repository()).update(
+            task_id, changes, if_match_condition(if_match, task_id)
+        )
         self._response.headers["ETag"] = etag_of(row)
         return to_api(row)
 
     async def complete_task(
         self, *, user_id: str, task_id: int, if_match: str | None, body: TaskCompletion | None
     ) -> Task:
-        await self._require_json_types(TaskCompletion)
         completed = None if body is None else body.completed
-        row = await self._repository.set_completed(
+        row = await (await self._repository()).set_completed(
             task_id, completed, if_match_condition(if_match, task_id)
         )
         self._response.headers["ETag"] = etag_of(row)
         return to_api(row)
 
     async def delete_task(self, *, user_id: str, task_id: int, if_match: str | None) -> None:
-        await self._repository.delete(task_id, if_match_condition(if_match, task_id))
+        repository = await self._repository()
+        await repository.delete(task_id, if_match_condition(if_match, task_id))
 
 
-@contextlib.asynccontextmanager
-async def task_handlers(request: Request, response: Response) -> AsyncIterator[TaskHandlers]:
-    """The handler scope of one request: the one place the path's user_id is checked.
-
-    Authentication (401) and ownership (403) come before any parameter is validated and before
-    a database connection is taken; the unit of work then spans the handler call.
-    """
-    current_user = await current_user_id(request)
-    if request.path_params["user_id"] != current_user:
-        raise Forbidden("the user_id in the path is not the authenticated user")
-    request.state.user_id = current_user  # for the access log only
-    async with unit_of_work(request) as connection:
-        yield TaskHandlers(
-            TaskRepository(connection, current_user), request, response, request.app.state.settings
-        )
+async def task_handlers(
+    owner_id: OwnerId, work: Work, request: Request, response: Response, settings: AppSettings
+) -> AsyncIterator[TaskHandlers]:
+    """The `tasks` handlers of one request, for the path's owner (checked by `path_owner`)."""
+    yield TaskHandlers(owner_id, work, request, response, settings)

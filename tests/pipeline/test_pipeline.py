@@ -15,10 +15,10 @@ import yaml
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-import generated.parameters
 from backend.app import IMPLEMENTATIONS, MissingHandlerError, check_implementations
 from backend.contract import CONTRACT_PATH
-from backend.handlers.tasks import TaskHandlers, task_handlers
+from backend.handlers.tasks import TaskHandlers
+from generated.handlers import TasksHandlers
 from tools import regen
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -56,8 +56,8 @@ async def test_every_contract_operation_is_served_and_nothing_else(app: FastAPI)
     assert served_api_operations(app) == contract_operations()
 
 
-def test_each_operation_reads_exactly_the_contract_parameters() -> None:
-    """generated.parameters: one model per operation, every parameter in its location."""
+def test_each_operation_reads_exactly_the_contract_parameters(app: FastAPI) -> None:
+    """Each route declares the contract's parameters, each in its location, and its body."""
     document = yaml.safe_load(CONTRACT_PATH.read_text())
 
     def resolve(node: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +68,7 @@ def test_each_operation_reads_exactly_the_contract_parameters() -> None:
             node = target
         return node
 
+    routes = {route.operation_id: route for route in _api_routes(app.routes)}
     checked = 0
     for item in document["paths"].values():
         for method in HTTP_METHODS & set(item):
@@ -79,19 +80,20 @@ def test_each_operation_reads_exactly_the_contract_parameters() -> None:
                 )
                 if param.get("x-handled-by") != "middleware"
             }
-            name = operation["operationId"][:1].upper() + operation["operationId"][1:]
-            model = getattr(generated.parameters, f"{name}Parameters", None)
-            if not expected and "requestBody" not in operation:
-                assert model is None, name
-                continue
-            assert model is not None, name
-            assert set(model.LOCATIONS.items()) == expected, name
-            assert {*model.PATH, *model.QUERY, *model.HEADERS} == set(model.LOCATIONS), name
-            assert ("requestBody" in operation) == model.HAS_BODY, name
-            wire_names = {field.alias or key for key, field in model.model_fields.items()}
-            assert wire_names == set(model.LOCATIONS) | ({"body"} if model.HAS_BODY else set())
+            dependant = routes[operation["operationId"]].dependant
+            declared = {
+                (field.alias, location)
+                for location, fields in (
+                    ("path", dependant.path_params),
+                    ("query", dependant.query_params),
+                    ("header", dependant.header_params),
+                )
+                for field in fields
+            }
+            assert declared == expected, operation["operationId"]
+            assert bool(dependant.body_params) == ("requestBody" in operation)
             checked += 1
-    assert checked >= 7
+    assert checked >= 9
 
 
 async def test_served_contract_is_the_approved_file(client: httpx.AsyncClient) -> None:
@@ -167,7 +169,13 @@ def test_a_missing_handler_method_is_named() -> None:
     class Incomplete(TaskHandlers):
         delete_task = None  # type: ignore[assignment]
 
-    broken = {**IMPLEMENTATIONS, "tasks": (task_handlers, Incomplete)}
+    class Inherited(TasksHandlers):  # the Protocol's own stubs only
+        pass
+
+    with pytest.raises(MissingHandlerError, match="operationId 'getTask'"):
+        check_implementations({**IMPLEMENTATIONS, "tasks": Inherited})
+
+    broken = {**IMPLEMENTATIONS, "tasks": Incomplete}
     with pytest.raises(MissingHandlerError, match="operationId 'deleteTask'"):
         check_implementations(broken)
 
@@ -177,7 +185,7 @@ def test_a_wrong_handler_signature_is_named() -> None:
         async def get_task(self, *, user_id: str, task: int, if_none_match: str | None) -> None:  # type: ignore[override]
             return None
 
-    broken = {**IMPLEMENTATIONS, "tasks": (task_handlers, Renamed)}
+    broken = {**IMPLEMENTATIONS, "tasks": Renamed}
     with pytest.raises(MissingHandlerError, match=r"operationId 'getTask'.*task_id"):
         check_implementations(broken)
 

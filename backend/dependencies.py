@@ -1,0 +1,80 @@
+"""The request's dependency chain: caller -> path owner -> unit of work -> a tag's handlers.
+
+Each link is an ordinary FastAPI dependency, so `app.dependency_overrides` can replace any of
+them (a test may stand in for the caller) and app-, router- and route-level `dependencies=` run
+on every contract route. FastAPI resolves each once per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from backend.auth import current_user_id
+from backend.db import unit_of_work
+from backend.errors import Forbidden
+from backend.settings import Settings
+
+
+async def caller_id(request: Request) -> str:
+    """The verified subject of the request's bearer token (401 otherwise)."""
+    subject = await current_user_id(request)
+    request.state.user_id = subject  # for the access log
+    return subject
+
+
+CallerId = Annotated[str, Depends(caller_id)]
+
+
+async def path_owner(request: Request, caller: CallerId) -> str:
+    """The path's `{user_id}`, checked once against the caller: 403 for anyone else.
+
+    Read from the matched route's path parameters rather than declared again: the route itself
+    declares and validates `user_id` with the contract's constraints.
+    """
+    if request.path_params.get("user_id") != caller:
+        raise Forbidden("the user_id in the path is not the authenticated user")
+    return caller
+
+
+OwnerId = Annotated[str, Depends(path_owner)]
+
+
+class UnitOfWork:
+    """The request's unit of work, opened when a handler first needs the database.
+
+    FastAPI solves dependencies before it validates the parameters and the body, so opening
+    the database connection lazily keeps an invalid request from ever taking one.
+    """
+
+    def __init__(self, request: Request, stack: AsyncExitStack) -> None:
+        self._request = request
+        self._stack = stack
+        self._connection: Any = None
+
+    async def connection(self) -> Any:
+        """The request's connection: commit on success, roll back on error (at the end)."""
+        if self._connection is None:
+            self._connection = await self._stack.enter_async_context(unit_of_work(self._request))
+        return self._connection
+
+
+async def open_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """Ends with the route function (`scope="function"`): committed before the response."""
+    async with AsyncExitStack() as stack:
+        yield UnitOfWork(request, stack)
+
+
+Work = Annotated[UnitOfWork, Depends(open_unit_of_work, scope="function")]
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]

@@ -1,0 +1,109 @@
+"""FastAPI's own dependency mechanisms reach every contract route: `dependencies=` at the app,
+router and route level, and `app.dependency_overrides` on the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fastapi import Depends, FastAPI, HTTPException
+
+from backend.app import create_app
+from backend.contract import CONTRACT_PATH
+from backend.dependencies import caller_id
+from backend.settings import Settings
+from tests.support import User
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+TEAPOT = 418
+HEALTH = frozenset({"getHealth", "getReadiness"})  # no caller: no token, no owner check
+
+
+def contract_requests(user: User) -> dict[str, tuple[str, str, Any]]:
+    """operationId -> (method, url, JSON body or None), read from the contract itself."""
+    document = yaml.safe_load(CONTRACT_PATH.read_text())
+    requests: dict[str, tuple[str, str, Any]] = {}
+    for path, item in document["paths"].items():
+        url = path.replace("{user_id}", user.id).replace("{task_id}", "1")
+        for method in HTTP_METHODS:
+            if method not in item:
+                continue
+            operation = item[method]
+            body = None
+            if operation.get("requestBody", {}).get("required"):
+                examples = operation["requestBody"]["content"]["application/json"]["examples"]
+                body = next(iter(examples.values()))["value"]
+            requests[operation["operationId"]] = (method.upper(), url, body)
+    return requests
+
+
+async def teapot() -> None:
+    raise HTTPException(status_code=TEAPOT, detail="refused by a test dependency")
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def statuses(app: FastAPI, user: User, headers: Mapping[str, str]) -> dict[str, int]:
+    async with serve(app) as client:
+        answers = {}
+        for operation_id, (method, url, body) in contract_requests(user).items():
+            response = await client.request(method, url, json=body, headers=dict(headers))
+            answers[operation_id] = response.status_code
+        return answers
+
+
+def test_the_contract_has_operations_to_check(alice: User) -> None:
+    assert len(contract_requests(alice)) >= 9
+
+
+async def test_app_level_dependencies_run_on_every_operation(
+    settings: Settings, alice: User
+) -> None:
+    app = create_app(settings, dependencies=[Depends(teapot)])
+    answers = await statuses(app, alice, alice.headers)
+    assert answers and set(answers.values()) == {TEAPOT}, answers
+
+
+async def test_router_level_dependencies_run_on_every_operation(
+    settings: Settings, alice: User
+) -> None:
+    app = create_app(settings, router_options={"dependencies": [Depends(teapot)]})
+    answers = await statuses(app, alice, alice.headers)
+    assert answers and set(answers.values()) == {TEAPOT}, answers
+
+
+async def test_route_level_dependencies_run_on_their_operation_only(
+    settings: Settings, alice: User
+) -> None:
+    for operation_id in contract_requests(alice):
+        options = {"operation_options": {operation_id: {"dependencies": [Depends(teapot)]}}}
+        answers = await statuses(create_app(settings, router_options=options), alice, alice.headers)
+        assert answers.pop(operation_id) == TEAPOT
+        assert TEAPOT not in answers.values(), (operation_id, answers)
+
+
+@pytest.mark.parametrize("who", ["alice", "nobody"])
+async def test_dependency_overrides_replace_the_caller(
+    settings: Settings, alice: User, who: str
+) -> None:
+    """With the caller overridden, no token is needed; the owner check still applies."""
+    app = create_app(settings)
+    app.dependency_overrides[caller_id] = lambda: who
+    answers = await statuses(app, alice, {})
+    tasks = {op: status for op, status in answers.items() if op not in HEALTH}
+    assert 401 not in tasks.values(), answers
+    if who == "alice":
+        assert answers["listTasks"] == 200 and answers["createTask"] == 201, answers
+        assert 403 not in tasks.values(), answers
+    else:
+        assert set(tasks.values()) == {403}, answers
