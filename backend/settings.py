@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +48,8 @@ class Settings(BaseSettings):
     jwks_cache_ttl_seconds: int = Field(default=600, ge=1)
     jwks_refetch_cooldown_seconds: float = Field(default=30.0, ge=0)
     jwks_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Cached keys are trusted this long after the last good fetch, even while the JWKS is down.
+    jwks_max_stale_seconds: int = Field(default=3600, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -80,6 +84,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _max_stale_covers_the_ttl(self) -> Settings:
+        if self.jwks_max_stale_seconds < self.jwks_cache_ttl_seconds:
+            raise ValueError(
+                "JWKS_MAX_STALE_SECONDS must be at least JWKS_CACHE_TTL_SECONDS "
+                "(keys are refreshed once per TTL)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.todo_env != "production":
             return self
@@ -96,6 +109,7 @@ class Settings(BaseSettings):
                 "no authentication configured: set BETTER_AUTH_SECRET, BETTER_AUTH_URL or "
                 "JWT_JWKS_URL (TODO_ENV=production never uses a generated development secret)"
             )
+        _refuse_cleartext_jwks(self)
         if "*" in self.cors_origins:
             raise ValueError("CORS_ORIGINS='*' is not allowed in production")
         if "null" in self.cors_origins:  # sent by sandboxed iframes and file:// pages
@@ -131,3 +145,32 @@ class Settings(BaseSettings):
         _, _, rest = self.database_url.partition(":///")
         path = rest.split("?", 1)[0]
         return None if path in ("", ":memory:") else Path(path)
+
+
+def _refuse_cleartext_jwks(settings: Settings) -> None:
+    """The key set decides whose signatures count: over plain HTTP anyone on the path swaps it."""
+    url = settings.jwks_url
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+        return
+    source = "JWT_JWKS_URL" if settings.jwt_jwks_url else "BETTER_AUTH_URL"
+    raise ValueError(
+        f"{source} gives a JWKS URL with scheme '{parts.scheme}' on host '{parts.hostname}': "
+        "in production the key set must be fetched over https, because whoever can alter it "
+        "can sign tokens for any user. Use an https:// URL (plain http is accepted only for a "
+        "loopback host: 127.0.0.0/8, ::1 or localhost)"
+    )
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): traffic that stays local."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,4 +1,4 @@
-"""Turn `Authorization: Bearer <JWT>` into a user id: the first step of every handler scope."""
+"""Turn `Authorization: Bearer <JWT>` into a principal: the first step of every handler scope."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import Request
 
 from backend.errors import Unauthorized
 
-from .verifier import TokenVerifier
+from .verifier import Principal, TokenVerifier
 
 # RFC 9110 credentials: an auth-scheme token, then one or more spaces, then the token68.
 _CREDENTIALS_RE: Final = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
@@ -34,10 +34,15 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-async def current_user_id(request: Request) -> str:
-    """The verified `sub` of the request's bearer token; Unauthorized (401) otherwise."""
+async def current_principal(request: Request) -> Principal:
+    """The verified principal of the request's bearer token; Unauthorized (401) otherwise."""
     headers = request.headers.getlist("authorization")
     if len(headers) > 1:
         raise Unauthorized("send exactly one Authorization header")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(bearer_token(headers[0] if headers else None))
+    return await verifier.verify_principal(bearer_token(headers[0] if headers else None))
+
+
+async def current_user_id(request: Request) -> str:
+    """The verified `sub` of the request's bearer token; Unauthorized (401) otherwise."""
+    return (await current_principal(request)).subject

@@ -188,6 +188,7 @@ def cache_for(settings: Settings, clock: FakeClock) -> JwksCache:
         timeout_seconds=settings.jwks_timeout_seconds,
         ttl_seconds=settings.jwks_cache_ttl_seconds,
         refetch_cooldown_seconds=settings.jwks_refetch_cooldown_seconds,
+        max_stale_seconds=settings.jwks_max_stale_seconds,
         clock=clock,
     )
 

@@ -130,7 +130,9 @@ async def test_hs256_with_public_keys_rejected_without_secret(
 
 async def test_hs_and_jwks_together(jwks_server: JwksServer, ed_key: SigningKey) -> None:
     """Both issuers configured: each token verifies with its own key only."""
-    settings = make_settings(better_auth_secret=SECRET.decode(), jwt_jwks_url=jwks_server.url)
+    settings = make_settings(
+        better_auth_secret=SECRET.decode(), better_auth_url=ISSUER, jwt_jwks_url=jwks_server.url
+    )
     verifier = TokenVerifier(settings, SECRET)
     try:
         assert await verifier.verify(hs_forge(better_auth_claims("hs_user"), SECRET)) == "hs_user"
