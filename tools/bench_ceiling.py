@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 import orjson
 import psycopg
 import uvicorn
+from psycopg.types.json import set_json_loads
 
 CONFIG_ENV = "BENCH_CEILING_CONFIG"
 DEFAULT_POOL_SIZE = 5  # the API's default DB_POOL_SIZE
@@ -233,6 +234,7 @@ class Pool:
             connection = await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, options="-c TimeZone=UTC"
             )
+            set_json_loads(orjson.loads, connection)  # tags: ~30% of a 20-row page's CPU
             self._connections.append(connection)
             self._idle.append(connection.cursor())
 
