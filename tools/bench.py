@@ -1393,6 +1393,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             if hasattr(os, "sched_getaffinity")
             else os.cpu_count(),
             "python": meta["python"],
+            "load_average_at_start": meta.get("load_average"),
             "versions": {name: importlib.metadata.version(name) for name in PUBLISHED_PACKAGES},
         },
         "method": {
