@@ -415,6 +415,6 @@ def test_a_version_that_is_not_semver_fails(
     ("base", "kind", "expected"),
     [("1.2.3", "major", "2.0.0"), ("1.2.3", "minor", "1.3.0"), ("1.2.3", "patch", "1.2.4")],
 )
-def test_next_version(base: str, kind: contract_diff.Kind, expected: str) -> None:
+def test_next_version(base: str, kind: contract_rules.Kind, expected: str) -> None:
     assert contract_diff.next_version(base, kind) == expected
     assert contract_diff.bump_kind(base, expected) == kind
