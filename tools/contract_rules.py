@@ -211,7 +211,7 @@ def _operation(
     new_security = new.get("security", new_doc.get("security")) or []
     if old_security != new_security:
         # An empty requirement ({}) means anonymous access; losing it, or any new scheme, breaks.
-        widened = all(requirement in new_security for requirement in old_security)
+        widened = not new_security or all(r in new_security for r in old_security)
         kind: Kind = "minor" if widened and old_security else "major"
         out.append(
             Change(kind, where, "security changed", f"security {old_security} -> {new_security}")
