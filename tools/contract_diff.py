@@ -163,10 +163,6 @@ class Diff:
     def major_bumped(self) -> bool:
         return parse_version(self.head_version)[0] > parse_version(self.base_version)[0]
 
-    @property
-    def passes(self) -> bool:
-        return not self.breaking or self.major_bumped
-
 
 def parse_report(text: str) -> tuple[dict[str, list[str]], list[Finding]]:
     """Turn Optic's text report into change lines per operation and the breaking findings."""
