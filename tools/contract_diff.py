@@ -1,15 +1,19 @@
-"""Breaking-change gate for the published contract: `python -m tools.contract_diff`.
+"""Breaking-change gate and release discipline for the contract: `python -m tools.contract_diff`.
 
     python -m tools.contract_diff                    # compare with the latest release
     python -m tools.contract_diff --write-changelog  # ... and rewrite CHANGELOG's Unreleased part
     python -m tools.contract_diff --release          # freeze it as releases/<version>.yaml
 
-Releases are frozen copies, specs/api/releases/<major>.<minor>.<patch>.yaml. The diff and its
-breaking-change rules are Optic's (`optic diff --check`, npm @useoptic/optic, which reads
-OpenAPI 3.1): removed operations, fields or status codes, new required parameters or fields,
-narrowed enums and types. A breaking change fails the gate (exit 1) unless `info.version`
-bumps the major version. Both documents go to Optic as JSON normalised by PyYAML, because
-Optic's own YAML reader does not expand merge keys (`<<: *tags`) and reports phantom changes.
+Releases are frozen copies, specs/api/releases/<major>.<minor>.<patch>.yaml. Two differs read
+the contract against the latest release: Optic (`optic diff --check`, npm @useoptic/optic, which
+reads OpenAPI 3.1) and our own rules (tools.contract_rules, on documents with resolved $refs),
+which also refuse what Optic lets through (a removed or renamed optional parameter, a tightened
+constraint, a removed response header) and classify every change as a major, minor or patch
+bump. When the contract differs from the release, the gate (exit 1) requires `info.version`
+to be the next version of at least that kind (major for breaking changes) and a CHANGELOG
+section for it, which `--release` writes while it freezes the release. Optic gets both
+documents as JSON normalised by PyYAML, because its own YAML reader does not expand merge keys
+(`<<: *tags`) and reports phantom changes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 
 import yaml
 
-from tools import node_env
+from tools import contract_rules, node_env
+from tools.contract_rules import Change, Kind
 
 ROOT = node_env.ROOT
 CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
@@ -48,10 +53,17 @@ CHANGELOG_HEAD = """# API contract changelog
 
 What changed in the published contract (`specs/api/openapi.yaml`), for the front-end team,
 newest first. The Unreleased part is rewritten by `python -m tools.contract_diff
---write-changelog` from Optic's diff against the latest release in `specs/api/releases/`;
+--write-changelog` from the diff against the latest release in `specs/api/releases/`;
 `python -m tools.contract_diff --release` freezes the contract and turns it into a version
-section. Breaking changes need a new major version.
+section. Breaking changes need a new major version, additions a new minor version, and
+documentation-only fixes a new patch version.
 """
+# What each kind of bump means, for messages and the changelog.
+KIND_MEANING: dict[Kind, str] = {
+    "major": "breaking changes: existing clients can break",
+    "minor": "additions or changes that existing clients do not notice",
+    "patch": "documentation only: descriptions, summaries, examples",
+}
 
 
 class GateError(RuntimeError):
@@ -82,6 +94,32 @@ def latest_release(releases: Path = RELEASES) -> Path | None:
     return max(candidates, key=lambda path: parse_version(path.stem), default=None)
 
 
+def bump_kind(base: str, head: str) -> Kind | None:
+    """The kind of bump from `base` to a higher `head` (None when `head` is not higher)."""
+    old, new = parse_version(base), parse_version(head)
+    if new <= old:
+        return None
+    if new[0] > old[0]:
+        return "major"
+    return "minor" if new[1] > old[1] else "patch"
+
+
+def next_version(base: str, kind: Kind) -> str:
+    """The version right after `base` for a bump of `kind`."""
+    major, minor, patch = parse_version(base)
+    if kind == "major":
+        return f"{major + 1}.0.0"
+    return f"{major}.{minor + 1}.0" if kind == "minor" else f"{major}.{minor}.{patch + 1}"
+
+
+def has_changelog_entry(changelog: Path, version: str) -> bool:
+    """True when CHANGELOG.md has a `## <version>` section."""
+    if not changelog.exists():
+        return False
+    heading = re.compile(rf"^## {re.escape(version)}\s*$", re.MULTILINE)
+    return heading.search(changelog.read_text(encoding="utf-8")) is not None
+
+
 @dataclass(frozen=True)
 class Finding:
     """One breaking change, as Optic's rule names it."""
@@ -98,21 +136,32 @@ class Finding:
 class Diff:
     base_version: str
     head_version: str
-    changes: dict[str, list[str]] = field(default_factory=dict)  # operation -> change lines
-    findings: list[Finding] = field(default_factory=list)
+    changes: dict[str, list[str]] = field(default_factory=dict)  # Optic: operation -> lines
+    findings: list[Finding] = field(default_factory=list)  # Optic's breaking changes
+    rules: list[Change] = field(default_factory=list)  # ours, each with the bump it needs
     report: str = ""
 
     @property
+    def breaking_changes(self) -> list[Finding]:
+        """Optic's breaking findings, then ours."""
+        ours = [Finding(c.where, c.rule, c.message) for c in self.rules if c.kind == "major"]
+        return [*self.findings, *ours]
+
+    @property
     def breaking(self) -> bool:
-        return bool(self.findings)
+        return bool(self.breaking_changes)
+
+    @property
+    def required(self) -> Kind | None:
+        """The bump the changes need; None when the contract is the release."""
+        if self.breaking:
+            return "major"
+        # Our rules see every difference (Optic's report also lists info.version itself).
+        return contract_rules.required_bump(self.rules)
 
     @property
     def major_bumped(self) -> bool:
         return parse_version(self.head_version)[0] > parse_version(self.base_version)[0]
-
-    @property
-    def passes(self) -> bool:
-        return not self.breaking or self.major_bumped
 
 
 def parse_report(text: str) -> tuple[dict[str, list[str]], list[Finding]]:
@@ -175,6 +224,7 @@ def compare(base: Path, head: Path) -> Diff:
     """Run `optic diff --check` on the two documents and read its verdict."""
     base_doc, head_doc = load(base), load(head)
     diff = Diff(base_version=version_of(base_doc), head_version=version_of(head_doc))
+    diff.rules = contract_rules.compare(base_doc, head_doc)
     parse_version(diff.base_version)
     parse_version(diff.head_version)
     with tempfile.TemporaryDirectory(prefix="contract-diff-") as tmp:
@@ -205,10 +255,19 @@ def render_unreleased(diff: Diff | None, head_version: str) -> str:
     if diff is None:
         return f"## Unreleased ({head_version})\n\nNot released yet: there is no earlier release.\n"
     title = f"## Unreleased ({diff.head_version}, compared with release {diff.base_version})"
-    if not diff.changes and not diff.findings:
-        return f"{title}\n\nNo changes since {diff.base_version}.\n"
-    lines = [title, ""]
-    if diff.findings:
+    return f"{title}\n\n{_render_body(diff)}"
+
+
+def _render_body(diff: Diff) -> str:
+    required = diff.required
+    if required is None:
+        return f"No changes since {diff.base_version}.\n"
+    lines = [
+        f"Needs a {required} version ({KIND_MEANING[required]}): "
+        f"{next_version(diff.base_version, required)} or a higher kind of bump.",
+        "",
+    ]
+    if diff.breaking:
         verdict = (
             "allowed: the major version was bumped"
             if diff.major_bumped
@@ -218,16 +277,23 @@ def render_unreleased(diff: Diff | None, head_version: str) -> str:
         removed = {name for name, changes in diff.changes.items() if "operation removed" in changes}
         lines += [
             f"- `{f.where}`: {f.message} (`{f.rule}`)"
-            for f in diff.findings
+            for f in diff.breaking_changes
             # A removed operation fails every rule below it too; its removal says it all.
-            if f.rule == "prevent operation removal"
+            if f.rule in ("prevent operation removal", "operation removed")
             or not any(f.where == op or f.where.startswith(f"{op} > ") for op in removed)
         ]
         lines.append("")
-    lines += ["### Changes", ""]
-    for name, changes in diff.changes.items():
-        lines += [f"- `{name}`: {change}" for change in changes]
-    return "\n".join(lines) + "\n"
+    for kind, heading in (("minor", "Additions and other changes"), ("patch", "Documentation")):
+        found = [c for c in diff.rules if c.kind == kind]
+        if found:
+            lines += [f"### {heading}", ""]
+            lines += [f"- `{c.where}`: {c.message} (`{c.rule}`)" for c in found]
+            lines.append("")
+    if diff.changes:
+        lines += ["### Changes (Optic's diff)", ""]
+        for name, changes in diff.changes.items():
+            lines += [f"- `{name}`: {change}" for change in changes]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def render_release(version: str, diff: Diff | None, document: dict[str, Any]) -> str:
@@ -241,8 +307,7 @@ def render_release(version: str, diff: Diff | None, document: dict[str, Any]) ->
         ]
         body = "First published contract. Operations:\n\n" + "\n".join(operations)
         return f"## {version}\n\n{body}\n"
-    unreleased = render_unreleased(diff, version)
-    return unreleased.replace(unreleased.splitlines()[0], f"## {version}", 1)
+    return f"## {version}\n\nCompared with {diff.base_version}. {_render_body(diff)}"
 
 
 def write_changelog(unreleased: str, path: Path = CHANGELOG, released: str | None = None) -> None:
@@ -259,8 +324,47 @@ def write_changelog(unreleased: str, path: Path = CHANGELOG, released: str | Non
     path.write_text(before + middle + ("\n" + tail if tail.strip() else ""), encoding="utf-8")
 
 
-def gate(spec: Path, releases: Path) -> tuple[Diff | None, list[str]]:
-    """The diff against the latest release (None before the first) and the problems to report."""
+def version_problems(diff: Diff) -> list[str]:
+    """What is wrong with `info.version` for the changes since the release (empty: nothing)."""
+    base, head, required = diff.base_version, diff.head_version, diff.required
+    actual = bump_kind(base, head)
+    if required is None:
+        if actual is None:
+            return []
+        return [
+            f"info.version is {head} but nothing changed since release {base}: "
+            f"set it back to {base}"
+        ]
+    wanted = next_version(base, required)
+    if required == "major" and actual != "major":
+        return [
+            f"{len(diff.breaking_changes)} breaking change(s) against release {base} while "
+            f"info.version is {head}: bump the major version (info.version {wanted}) or undo "
+            "them; existing clients would break without notice"
+        ]
+    if actual is None or contract_rules.KINDS.index(actual) < contract_rules.KINDS.index(required):
+        now = "unchanged" if actual is None else f"a {actual} bump"
+        return [
+            f"the contract changed since release {base} ({KIND_MEANING[required]}) and needs "
+            f"a {required} version, but info.version {head} is {now}: set info.version to "
+            f"{wanted}, then run `python -m tools.contract_diff --release`"
+        ]
+    if head != next_version(base, actual):
+        return [
+            f"info.version {head} skips versions: the next {actual} version after {base} "
+            f"is {next_version(base, actual)}"
+        ]
+    return []
+
+
+def gate(
+    spec: Path, releases: Path, changelog: Path | None = None
+) -> tuple[Diff | None, list[str]]:
+    """The diff against the latest release (None before the first) and the problems to report.
+
+    With `changelog`, a contract that differs from the release also needs a section for its
+    version there.
+    """
     head_version = version_of(load(spec))
     parse_version(head_version)
     release = latest_release(releases)
@@ -271,11 +375,17 @@ def gate(spec: Path, releases: Path) -> tuple[Diff | None, list[str]]:
             f"info.version {head_version} is lower than the latest release {release.stem}"
         )
     diff = compare(release, spec)
-    problems = []
-    if diff.breaking and not diff.major_bumped:
+    problems = version_problems(diff)
+    if (
+        changelog is not None
+        and diff.required is not None
+        and not problems
+        and not has_changelog_entry(changelog, head_version)
+    ):
         problems.append(
-            f"{len(diff.findings)} breaking change(s) against release {diff.base_version} "
-            f"while info.version is {diff.head_version}: bump the major version or undo them"
+            f"{changelog.name} has no entry for {head_version}: run `python -m "
+            f"tools.contract_diff --release` (it freezes releases/{head_version}.yaml and "
+            f"writes the entry), or add a `## {head_version}` section by hand"
         )
     return diff, problems
 
@@ -285,18 +395,18 @@ def release(spec: Path, releases: Path, changelog: Path) -> int:
     document = load(spec)
     version = version_of(document)
     target = releases / f"{version}.yaml"
-    if target.exists():
-        if target.read_bytes() == spec.read_bytes():
-            print(f"release {version} already exists and matches the contract")
-            return 0
-        print(f"release {version} already exists and differs: bump info.version", file=sys.stderr)
-        return 1
+    if target.exists() and target.read_bytes() == spec.read_bytes():
+        print(f"release {version} already exists and matches the contract")
+        return 0
     diff, problems = gate(spec, releases)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
-    if diff is not None and not diff.changes:
+    if diff is not None and diff.required is None:
         print(f"nothing to release: no changes since {diff.base_version}", file=sys.stderr)
+        return 1
+    if target.exists():
+        print(f"release {version} already exists and differs: bump info.version", file=sys.stderr)
         return 1
     releases.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(spec, target)
@@ -306,7 +416,7 @@ def release(spec: Path, releases: Path, changelog: Path) -> int:
         changelog,
         released=render_release(version, diff, document),
     )
-    print(f"released {version}: {target}")
+    print(f"released {version}: {target} (section `## {version}` in {changelog})")
     return 0
 
 
@@ -316,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--spec", type=Path, default=CONTRACT, help="the contract to check")
     parser.add_argument("--releases", type=Path, default=RELEASES, help="folder of releases")
-    parser.add_argument("--changelog", type=Path, default=CHANGELOG, help="CHANGELOG.md to write")
+    parser.add_argument("--changelog", type=Path, default=CHANGELOG, help="CHANGELOG.md to use")
     parser.add_argument(
         "--write-changelog", action="store_true", help="rewrite its Unreleased part"
     )
@@ -325,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.release:
             return release(args.spec, args.releases, args.changelog)
-        diff, problems = gate(args.spec, args.releases)
+        diff, problems = gate(args.spec, args.releases, args.changelog)
     except node_env.NodeToolsMissing as exc:
         print(f"contract_diff: cannot run: {exc}", file=sys.stderr)
         return 2
@@ -342,23 +452,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     print(f"compared {args.spec.name} ({diff.head_version}) with release {diff.base_version}:")
-    for name, changes in diff.changes.items():
-        for change in changes:
-            print(f"  {name}: {change}")
-    if not diff.changes:
+    for change in diff.rules:
+        if change.kind != "major":
+            print(f"  {change.kind}: {change}")
+    if diff.required is None:
         print("  no changes")
-    for finding in diff.findings:
+    else:
+        print(f"  needs a {diff.required} version: {KIND_MEANING[diff.required]}")
+    for finding in diff.breaking_changes:
         print(f"  BREAKING {finding}", file=sys.stderr if problems else sys.stdout)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
     if diff.breaking:
         print(f"breaking changes allowed: major version {diff.base_version} -> {diff.head_version}")
-    elif diff.changes and diff.head_version == diff.base_version:
-        print(
-            f"note: the contract changed since release {diff.base_version}; "
-            "bump info.version (minor for additions, patch for fixes) before releasing"
-        )
     return 0
 
 

@@ -1,13 +1,15 @@
 """Fuzz a live `todo-api serve` with schemathesis, against the approved contract.
 
-    python -m tools.fuzz [--max-examples N] [--max-time S] [--seed S] [-- extra schemathesis args]
+    python -m tools.fuzz [--max-examples N] [--max-time S] [--seed S] [--port N]
+                         [--operation OPERATION_ID ...] [-- extra schemathesis args]
 
-Starts the real server (uvicorn, real HTTP on a free 127.0.0.1 port) on PostgreSQL from
-DATABASE_URL (migrated first with `todo-api migrate`) or on a temporary SQLite file, with a
-generated BETTER_AUTH_SECRET; mints a token for a fresh user; runs `schemathesis run
+Starts the real server (uvicorn, real HTTP on 127.0.0.1, a free port unless --port) on
+PostgreSQL from DATABASE_URL (migrated first with `todo-api migrate`) or on a temporary SQLite
+file, with a generated BETTER_AUTH_SECRET; mints a token for a fresh user; runs `schemathesis run
 specs/api/openapi.yaml` (the approved file, not the server's /openapi.json) with every check
-and every phase; writes a JUnit report under reports/fuzz/; stops the server; and exits with
-schemathesis's status (non-zero on any failure). See README.md, "Contract fuzzing".
+and every phase (only the operations named by --operation, if any); writes a JUnit report
+under reports/fuzz/; stops the server; prints the operations the report covers; and exits with
+schemathesis's status (non-zero on any failure, or when a named operation was not run).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 from backend.auth import mint_token
 
@@ -68,10 +73,36 @@ def _migrate(env: dict[str, str]) -> None:
         sys.exit(f"fuzz: `todo-api migrate` failed:\n{result.stdout}{result.stderr}")
 
 
+def contract_operations(contract: Path = CONTRACT) -> dict[str, str]:
+    """Every operationId of the contract with its `METHOD /path`, in contract order."""
+    document: dict[str, Any] = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    return {
+        operation["operationId"]: f"{method.upper()} {path}"
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+
+
+def covered_operations(junit: Path) -> tuple[list[str], list[str]]:
+    """The `METHOD /path` of the operations the JUnit report ran, and of those it skipped."""
+    if not junit.exists():
+        return [], []
+    root = ET.parse(junit).getroot()  # noqa: S314 - written by schemathesis in this run
+    ran: set[str] = set()
+    skipped: set[str] = set()
+    for case in root.iter("testcase"):
+        name = case.attrib.get("name", "")
+        (skipped if case.find("skipped") is not None else ran).add(name)
+    return sorted(ran), sorted(skipped - ran)
+
+
 @contextmanager
-def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
-    """`todo-api serve` on a free loopback port until the block ends; waits for /api/health."""
-    port = _free_port()
+def running_server(
+    env: dict[str, str], log_path: Path, port: int | None = None
+) -> Iterator[Server]:
+    """`todo-api serve` on a loopback port until the block ends; waits for /api/health."""
+    port = port or _free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [_executable("todo-api"), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -144,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="subject of the minted token (default: a fresh fuzz-<hex> per run)",
     )
     parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="serve on this 127.0.0.1 port (default: a free one)",
+    )
+    parser.add_argument(
+        "--operation",
+        action="append",
+        default=[],
+        metavar="OPERATION_ID",
+        help="fuzz only this operation (repeatable; default: every operation)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or None,
         help="database to fuzz against, migrated first (default $DATABASE_URL; unset: temp SQLite)",
@@ -163,7 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         split = argv.index("--")
         argv, extra = argv[:split], argv[split + 1 :]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    known = contract_operations()
+    unknown = [name for name in args.operation if name not in known]
+    if unknown:
+        parser.error(
+            f"unknown operationId {', '.join(unknown)}; the contract has {', '.join(known)}"
+        )
+    if args.port is not None and not 0 < args.port < 65536:
+        parser.error(f"--port {args.port} is not a TCP port")
 
     report_dir: Path = args.report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             _migrate(server_env)
 
         log_path = report_dir / "server.log"
-        with running_server(server_env, log_path) as server:
+        with running_server(server_env, log_path, args.port) as server:
             command = [
                 _executable("schemathesis"),
                 "--config-file",
@@ -217,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 "junit",
                 "--report-junit-path",
                 str(report_dir / "junit.xml"),
+                *(f"--include-operation-id={name}" for name in args.operation),
                 *extra,
             ]
             fuzz_env = {
@@ -244,12 +298,30 @@ def main(argv: list[str] | None = None) -> int:
         f"JUnit report {junit}; server log {log_path}",
         flush=True,
     )
+    status = report_coverage(junit, known, args.operation, status)
     if status != 0:
         print(
             f"fuzz: to reproduce, rerun with --seed {args.seed}, or replay one case as user "
             f'{user_id} against your own server (README.md, "Reproducing a failure")',
             flush=True,
         )
+    return status
+
+
+def report_coverage(junit: Path, known: dict[str, str], asked: list[str], status: int) -> int:
+    """Print the operations the run covered; a named operation that did not run is a failure."""
+    by_route = {route: name for name, route in known.items()}
+    ran, skipped = covered_operations(junit)
+    covered = [route for route in ran if route in by_route]
+    print(f"fuzz: covered {len(covered)} of {len(known)} operations:", flush=True)
+    for route in covered:
+        print(f"  {by_route[route]}: {route}", flush=True)
+    for route in skipped:
+        print(f"  skipped by schemathesis: {by_route.get(route, '?')}: {route}", flush=True)
+    missing = [name for name in asked if known[name] not in covered]
+    if missing:
+        print(f"fuzz: not covered although asked for: {', '.join(missing)}", flush=True)
+        return status or 1
     return status
 
 

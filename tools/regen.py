@@ -1,7 +1,7 @@
 """Regenerate generated/ from specs/api/openapi.yaml; `--check` is the drift gate.
 
     python -m tools.regen           # rewrite generated/
-    python -m tools.regen --check   # fail, naming the files, if generated/ is stale
+    python -m tools.regen --check   # fail with a unified diff of every stale file (exit 1)
 
 Generation is byte-for-byte deterministic: pinned fastapi-code-generator, black and isort
 (pyproject.toml's dev extra), no timestamp, and formatting settings read from pyproject.toml.
@@ -13,6 +13,7 @@ so and leaves the .ts files alone.
 from __future__ import annotations
 
 import argparse
+import difflib
 import filecmp
 import os
 import shutil
@@ -88,7 +89,35 @@ def drift(fresh: Path, current: Path, skip: tuple[str, ...] = FOREIGN_SUFFIXES) 
     return problems
 
 
-def _generate_types(fresh: Path) -> tuple[str, ...]:
+def unified_diff(fresh: Path, current: Path, skip: tuple[str, ...] = FOREIGN_SUFFIXES) -> str:
+    """A unified diff from generated/ (as it is) to what the contract produces, file by file."""
+    fresh_files, current_files = _python_files(fresh, skip), _python_files(current, skip)
+    chunks: list[str] = []
+    for name in sorted(fresh_files | current_files):
+        old = _lines(current / name) if name in current_files else []
+        new = _lines(fresh / name) if name in fresh_files else []
+        if old == new and name in fresh_files and name in current_files:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                old,
+                new,
+                fromfile=f"a/generated/{name}" if name in current_files else "/dev/null",
+                tofile=f"b/generated/{name}" if name in fresh_files else "/dev/null",
+            )
+        )
+    # A file without a final newline would glue the next header onto its last line.
+    return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return [f"<binary file, {path.stat().st_size} bytes>\n"]
+
+
+def _generate_types(fresh: Path, contract: Path = CONTRACT) -> tuple[str, ...]:
     """Add the TypeScript types to `fresh` when possible; the suffixes to leave out otherwise."""
     reason = ts_types.unavailable_reason()
     if reason is not None:
@@ -97,7 +126,7 @@ def _generate_types(fresh: Path) -> tuple[str, ...]:
             file=sys.stderr,
         )
         return FOREIGN_SUFFIXES
-    ts_types.generate(fresh / ts_types.RELATIVE_OUTPUT)
+    ts_types.generate(fresh / ts_types.RELATIVE_OUTPUT, contract=contract)
     return ()
 
 
@@ -106,19 +135,25 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--check", action="store_true", help="fail if generated/ is out of date")
+    parser.add_argument("--contract", type=Path, default=CONTRACT, help=argparse.SUPPRESS)
+    parser.add_argument("--generated", type=Path, default=GENERATED, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    contract: Path = args.contract.resolve()
+    generated: Path = args.generated.resolve()
 
     with tempfile.TemporaryDirectory(prefix="todo-regen-") as tmp:
         fresh = Path(tmp) / "generated"
-        generate_into(fresh)
-        skip = _generate_types(fresh)
+        generate_into(fresh, contract=contract)
+        skip = _generate_types(fresh, contract)
         if args.check:
-            problems = (
-                drift(fresh, GENERATED, skip)
-                if GENERATED.exists()
-                else ["generated/ does not exist"]
-            )
+            if not generated.exists():
+                print(f"{generated} does not exist; run: python -m tools.regen", file=sys.stderr)
+                return 1
+            problems = drift(fresh, generated, skip)
             if problems:
+                # The diff goes to stdout (it can be piped to `git apply`), the verdict to stderr.
+                sys.stdout.write(unified_diff(fresh, generated, skip))
+                sys.stdout.flush()
                 print("generated/ is out of date with specs/api/openapi.yaml:", file=sys.stderr)
                 for problem in problems:
                     print(f"  {problem}", file=sys.stderr)
@@ -126,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print("generated/ matches specs/api/openapi.yaml")
             return 0
-        GENERATED.mkdir(exist_ok=True)
-        for name in _python_files(GENERATED, skip) - _python_files(fresh, skip):
-            (GENERATED / name).unlink()
+        generated.mkdir(exist_ok=True)
+        for name in _python_files(generated, skip) - _python_files(fresh, skip):
+            (generated / name).unlink()
         for name in _python_files(fresh, skip):
-            target = GENERATED / name
+            target = generated / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(fresh / name, target)
         print(f"regenerated {len(_python_files(fresh, skip))} files in generated/")

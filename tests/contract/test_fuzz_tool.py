@@ -6,6 +6,7 @@ minted token, pinned user, hooks, report, exit status) still works.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from tools import fuzz
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +57,57 @@ def test_fuzz_tool_exits_non_zero_on_a_failure(tmp_path: Path) -> None:
     assert status != 0, output
     assert int(junit.attrib["failures"]) >= 1, output
     assert "--seed 20261120" in output, output  # the reproduction hint
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_fuzz_tool_runs_only_the_named_operations_on_the_given_port(tmp_path: Path) -> None:
+    port = _free_port()
+    status, junit, output = run_fuzz(
+        tmp_path, "--port", str(port), "--operation", "listTasks", "--operation", "createTask"
+    )
+    assert status == 0, output
+    assert f"fuzz: server http://127.0.0.1:{port} " in output
+    names = sorted(case.attrib["name"] for case in junit.iter("testcase"))
+    assert names == ["GET /api/{user_id}/tasks", "POST /api/{user_id}/tasks"], output
+    summary = output.split("fuzz: covered ", 1)[1]
+    assert summary.startswith("2 of 9 operations:"), output
+    assert "  listTasks: GET /api/{user_id}/tasks\n" in summary
+    assert "  createTask: POST /api/{user_id}/tasks\n" in summary
+    assert "getTask" not in summary
+
+
+def test_fuzz_tool_refuses_an_unknown_operation(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.fuzz", "--operation", "listTags",
+         "--report-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "unknown operationId listTags" in done.stderr
+    assert "listTasks" in done.stderr  # the error lists what the contract has
+    assert not (tmp_path / "junit.xml").exists()
+
+
+def test_a_named_operation_that_did_not_run_fails_the_tool(tmp_path: Path) -> None:
+    """The summary comes from the JUnit report; an asked-for operation missing from it fails."""
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite name="schemathesis" tests="2">'
+        '<testcase name="GET /api/{user_id}/tasks"/>'
+        '<testcase name="DELETE /api/{user_id}/tasks/{task_id}"><skipped/></testcase>'
+        "</testsuite></testsuites>",
+        encoding="utf-8",
+    )
+    assert fuzz.covered_operations(junit) == (
+        ["GET /api/{user_id}/tasks"],
+        ["DELETE /api/{user_id}/tasks/{task_id}"],
+    )
+    known = fuzz.contract_operations()
+    assert fuzz.report_coverage(junit, known, ["listTasks"], 0) == 0
+    assert fuzz.report_coverage(junit, known, ["listTasks", "deleteTask"], 0) == 1
+    assert fuzz.report_coverage(junit, known, ["deleteTask"], 3) == 3
