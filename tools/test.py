@@ -1,7 +1,8 @@
 """Run every check and test: `python3 -m tools.test` (README's test command).
 
-Needs only Python 3.11+ to start: it creates `.venv` when missing, installs the project with its
-`dev` extra, installs the contract tools from tools/package-lock.json when Node.js is present,
+Needs only Python 3.11+ to start: it creates `.venv` when missing, installs exactly the versions
+in uv.lock (the project with its `dev` extra, through the pinned uv), installs the contract
+tools from tools/package-lock.json when Node.js is present,
 then runs the drift gate, the static checks, the contract checks and pytest. Every step runs
 even after a failure, so one run shows everything that is wrong; the exit status is non-zero
 if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k smoke`).
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 TOOLS = ROOT / "tools"
+UV_VERSION = "0.13.8"  # the uv that wrote uv.lock; docs/contract-workflow.md and CI name it too
 
 
 def _run(title: str, command: list[str], results: list[tuple[str, int, float]]) -> int:
@@ -37,7 +39,12 @@ def ensure_environment(results: list[tuple[str, int, float]]) -> bool:
     if not PYTHON.exists():
         print(f"creating virtualenv in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    if _run("install", [str(PYTHON), "-m", "pip", "install", "--quiet", "-e", ".[dev]"], results):
+    uv = VENV / "bin" / "uv"
+    if _run("uv", [str(PYTHON), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"], results):
+        return False
+    # The locked versions, into this same .venv (uv's project environment).
+    locked = [str(uv), "sync", "--locked", "--inexact", "--extra", "dev", "--quiet"]
+    if _run("install (uv.lock)", locked, results):
         return False
     if (TOOLS / "package-lock.json").exists():
         if node_env.node() is None or node_env.npm() is None:
