@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel
 from backend.auth import current_user_id
 from backend.db import unit_of_work
 from backend.errors import Forbidden, IdempotencyKeyReused, ServiceUnavailable
-from backend.mapping import TaskList, column_values, to_api, to_utc_filter
+from backend.mapping import column_values, replayed_task, to_api, to_utc_filter
 from backend.pagination import link_header, list_etag
 from backend.preconditions import if_match_condition, none_match
 from backend.repository import TaskQuery, TaskRepository, etag_of
@@ -115,13 +115,14 @@ class TaskHandlers:
         )
         if link:
             headers["Link"] = link
-        return TaskList(page.rows)
+        return [to_api(row) for row in page.rows]
 
     async def create_task(
         self, *, user_id: str, body: TaskCreate, idempotency_key: str | None
     ) -> Task:
         await self._require_json_types(TaskCreate)
         values = column_values(body, only_sent=False)
+        request_hash = ""
         if idempotency_key is not None:
             # warnings=False: generated defaults are plain strings ('medium'), not enum members;
             # they serialize to the same JSON, but pydantic would warn on every such request.
@@ -129,28 +130,29 @@ class TaskHandlers:
             request_hash = hashlib.sha256(
                 orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
             ).hexdigest()
-            stored = await self._repository.claim_key(
-                idempotency_key, request_hash, self._settings.idempotency_ttl_hours
-            )
-            if stored is not None:
-                if stored.request_hash != request_hash:
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was already used with a different request body"
-                    )
-                if stored.response_body is None:  # pragma: no cover - claims commit with their task
-                    raise ServiceUnavailable(
-                        "a request with this Idempotency-Key is in progress", retry_after=1
-                    )
-                task = Task.model_validate_json(stored.response_body)
-                self._created_headers(task.id, f'"{task.id}.1"')
-                return task
-        row = await self._repository.create(values)
-        task = to_api(row)
-        if idempotency_key is not None:
-            await self._repository.record_key_response(
-                idempotency_key, task.id, task.model_dump_json()
-            )
-        self._created_headers(task.id, etag_of(row))
+        created = await self._repository.create(
+            values,
+            max_tasks=self._settings.max_tasks_per_user,
+            key=idempotency_key,
+            request_hash=request_hash,
+            ttl_hours=self._settings.idempotency_ttl_hours,
+        )
+        if created.replay is not None:
+            stored = created.replay
+            if stored.request_hash != request_hash:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request body"
+                )
+            if stored.response_body is None:  # pragma: no cover - keys are written with their task
+                raise ServiceUnavailable(
+                    "a request with this Idempotency-Key is in progress", retry_after=1
+                )
+            task = replayed_task(stored.response_body)
+            self._created_headers(task.id, f'"{task.id}.1"')  # a create makes version 1
+            return task
+        assert created.row is not None
+        task = to_api(created.row)
+        self._created_headers(task.id, etag_of(created.row))
         return task
 
     async def _require_json_types(self, model: type[BaseModel]) -> None:
