@@ -217,7 +217,7 @@ def install_postgres_hooks(sync_engine: sa.Engine, settings: Settings) -> None:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """SQLAlchemy's engine: the request path on SQLite; on PostgreSQL only maintenance (the key
-    sweep) and tests use it, so its pool opens connections only when they do."""
+    sweep) and tools use it, and its pool opens a connection only when one is asked for."""
     url = async_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
@@ -232,11 +232,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
-        pool_size=1,
-        max_overflow=1,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
-        connect_args={"connect_timeout": max(1, round(settings.db_connect_timeout_seconds))},
+        connect_args={
+            "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
+            "prepare_threshold": settings.db_prepare_threshold,
+        },
         json_deserializer=orjson.loads,
         json_serializer=orjson.dumps,
     )
