@@ -114,13 +114,17 @@ class _Compiled:
 
 
 # Keyed by the statement object: every statement is built once and kept (module constants or
-# lru_caches in backend.repository), so this holds one entry per statement shape.
+# lru_caches in backend.repository), so this holds one entry per statement shape. Bounded all
+# the same: a shape evicted from its lru_cache comes back as a new object.
 _COMPILED: dict[int, tuple[sa.Executable, _Compiled]] = {}
+_COMPILED_MAX = 4096
 
 
 def compiled_for_postgres(statement: sa.Executable) -> _Compiled:
     entry = _COMPILED.get(id(statement))
     if entry is None or entry[0] is not statement:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
         assert isinstance(statement, sa.ClauseElement)
         entry = (statement, _Compiled(statement))
         _COMPILED[id(statement)] = entry
