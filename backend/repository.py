@@ -415,9 +415,7 @@ class TaskRepository:
     def _create_parameters(self, values: dict[str, Any], max_tasks: int) -> dict[str, Any]:
         now = _now()
         parameters: dict[str, Any] = dict.fromkeys(_INSERTED_COLUMNS)
-        parameters.update(
-            {"completed": False, "priority": 2, "tags": []},
-        )
+        parameters.update(completed=False, priority=2, tags=[])  # the columns' defaults
         parameters.update(values)
         parameters.update(
             user_id=self._owner_id, version=1, created_at=now, updated_at=now, max_tasks=max_tasks
