@@ -300,16 +300,27 @@ _KEY_COLUMNS.append("expires_at")
 _TASK_COUNT = sa.select(sa.func.coalesce(sa.func.sum(_COUNTS.c.n), 0)).where(
     _COUNTS.c.user_id == sa.bindparam("user_id")
 )
-_INSERT = (
-    sa.insert(_TASKS)
-    .from_select(
-        _INSERTED_COLUMNS,
-        sa.select(
-            *(sa.bindparam(name, type_=_TASKS.c[name].type) for name in _INSERTED_COLUMNS)
-        ).where(_TASK_COUNT.scalar_subquery() < sa.bindparam("max_tasks", type_=sa.Integer())),
-    )
-    .returning(*_TASKS.c)
-)
+
+
+@functools.lru_cache(maxsize=2)
+def _insert_statement(dialect: str) -> sa.Insert:
+    """INSERT ... SELECT <values> WHERE <the owner has fewer than max_tasks> RETURNING the row.
+
+    PostgreSQL: `task_quota_allows` (revision 0005) serialises one user's checks on an advisory
+    lock and counts with a fresh snapshot, so concurrent creates cannot overshoot. SQLite: the
+    write lock (BEGIN IMMEDIATE) already runs creates one at a time.
+    """
+    max_tasks = sa.bindparam("max_tasks", type_=sa.Integer())
+    if dialect == "postgresql":
+        allowed: ColumnElement[bool] = sa.func.task_quota_allows(
+            sa.bindparam("user_id", type_=_TASKS.c.user_id.type), max_tasks, type_=sa.Boolean()
+        )
+    else:
+        allowed = _TASK_COUNT.scalar_subquery() < max_tasks
+    values = sa.select(
+        *(sa.bindparam(name, type_=_TASKS.c[name].type) for name in _INSERTED_COLUMNS)
+    ).where(allowed)
+    return sa.insert(_TASKS).from_select(_INSERTED_COLUMNS, values).returning(*_TASKS.c)
 
 
 def _insert_with_key() -> sa.Select[Any]:
@@ -319,7 +330,7 @@ def _insert_with_key() -> sa.Select[Any]:
     request with the same key waits on the key's primary key until this one commits, then
     fails as a whole (unique violation, its task insert undone with it).
     """
-    new_task = _INSERT.cte("new_task")
+    new_task = _insert_statement("postgresql").cte("new_task")
     snapshot = sa.cast(sa.func.row_to_json(new_task.table_valued()), sa.Text())
     key_values = sa.select(
         sa.bindparam("user_id", type_=_KEYS.c.user_id.type),
@@ -440,7 +451,7 @@ class TaskRepository:
         """
         parameters = self._create_parameters(values, max_tasks)
         if key is None:
-            rows = await self._session.fetch(_INSERT, parameters)
+            rows = await self._session.fetch(_insert_statement(self._dialect), parameters)
             return Created(row=self._created(rows, max_tasks))
         parameters.update(
             key=key,
@@ -458,7 +469,8 @@ class TaskRepository:
             if self._dialect != "postgresql":
                 # SQLite: the request's transaction holds the write lock (BEGIN IMMEDIATE), so
                 # nothing can claim the key between the lookup and these two statements.
-                row = self._created(await self._session.fetch(_INSERT, parameters), max_tasks)
+                inserted = await self._session.fetch(_insert_statement(self._dialect), parameters)
+                row = self._created(inserted, max_tasks)
                 key_row = {**parameters, "task_id": row[_ID], "response_body": row_snapshot(row)}
                 await self._session.fetch(_INSERT_KEY, key_row)
                 return Created(row=row)

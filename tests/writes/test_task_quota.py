@@ -1,6 +1,7 @@
 """MAX_TASKS_PER_USER: a create beyond the per-user quota is a 409 problem, on both databases.
 
-The count is read inside the INSERT itself (specs/database/schema.md, "Per-user task quota").
+The count is read inside the INSERT itself, exactly even for concurrent creates
+(specs/database/schema.md, "Per-user task quota").
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import psycopg
 import pytest
 
 from backend.settings import Settings
 from tests.support import User, api_settings
-from tests.writes.helpers import assert_problem
+from tests.writes.helpers import assert_problem, libpq, pg_scalar
 
 LIMIT = 3
 
@@ -66,23 +68,30 @@ async def test_a_refused_create_does_not_spend_its_idempotency_key(
     assert await _total(client, alice) == LIMIT
 
 
-async def test_concurrent_creates_overshoot_by_less_than_their_number(
-    client: httpx.AsyncClient, alice: User
-) -> None:
-    """The documented bound: with N creates of one user at once, at most LIMIT - 1 + N tasks.
-
-    SQLite runs writers one at a time, so there the quota is exact; PostgreSQL (READ
-    COMMITTED) lets creates that run at the same time miss each other's insert.
-    """
-    concurrent = 8
-    responses = await asyncio.gather(*(_create(client, alice) for _ in range(concurrent)))
+async def test_concurrent_creates_never_overshoot(client: httpx.AsyncClient, alice: User) -> None:
+    """8 creates at once against a limit of 3: exactly 3 succeed, on both databases."""
+    responses = await asyncio.gather(*(_create(client, alice) for _ in range(8)))
     statuses = sorted(response.status_code for response in responses)
-    assert set(statuses) <= {201, 409}, [response.text for response in responses]
-    stored = await _total(client, alice)
-    assert stored == statuses.count(201)
-    assert LIMIT <= stored <= LIMIT - 1 + concurrent
-    for response in responses:
-        if response.status_code == 409:
-            assert_problem(response, 409, "task-quota-exceeded")
-    # Once the burst is over the quota holds exactly again.
-    assert_problem(await _create(client, alice), 409, "task-quota-exceeded")
+    assert statuses == [201] * LIMIT + [409] * (8 - LIMIT), [r.text for r in responses]
+    assert await _total(client, alice) == LIMIT
+
+
+async def test_a_create_that_waited_sees_the_one_it_waited_for(pg_url: str) -> None:
+    """PostgreSQL: an uncommitted create holds the user's quota lock; a second create waits for
+    it and then counts it (its own statement started before the first committed)."""
+    insert = (
+        "INSERT INTO tasks (user_id, title, title_key, completed, priority, tags, version, "
+        "created_at, updated_at) SELECT 'quota', 't', 't', false, 2, '[]', 1, now(), now() "
+        "WHERE task_quota_allows('quota', 1) RETURNING id"
+    )
+    async with (
+        await psycopg.AsyncConnection.connect(libpq(pg_url)) as first,
+        await psycopg.AsyncConnection.connect(libpq(pg_url), autocommit=True) as second,
+    ):
+        assert len(await (await first.execute(insert)).fetchall()) == 1  # not committed yet
+        waiting = asyncio.create_task(second.execute(insert))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "the second create did not wait for the first"
+        await first.commit()
+        assert await (await asyncio.wait_for(waiting, 5)).fetchall() == []
+    assert pg_scalar(pg_url, "SELECT count(*) FROM tasks WHERE user_id = 'quota'") == 1
