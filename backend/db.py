@@ -90,7 +90,7 @@ class Session(Protocol):
     def dialect(self) -> str: ...
 
     async def fetch(self, statement: sa.Executable, parameters: Mapping[str, Any]) -> list[Row]:
-        """Run `statement` with `parameters` and return every row it yields (none for DML)."""
+        """Run `statement` with `parameters` and return its rows (DML: give it RETURNING)."""
         ...
 
 
@@ -150,8 +150,8 @@ class PostgresSession:
                 if name in parameters:
                     parameters[name] = Jsonb(parameters[name])
         cursor = await self.connection.execute(compiled.sql, parameters)
-        if cursor.description is None:
-            return []
+        # Every statement the repository runs returns rows (DML with RETURNING). Not checking
+        # `cursor.description` first: building it cost ~30 us per statement (a Column per column).
         return await cursor.fetchall()
 
 

@@ -353,13 +353,19 @@ _FIND_KEY = sa.select(
     _KEYS.c.response_body,
     (_KEYS.c.expires_at > sa.bindparam("now", type_=_KEYS.c.expires_at.type)).label("live"),
 ).where(_KEYS.c.user_id == sa.bindparam("user_id"), _KEYS.c.key == sa.bindparam("key"))
-_DROP_EXPIRED_KEY = sa.delete(_KEYS).where(
-    _KEYS.c.user_id == sa.bindparam("user_id"),
-    _KEYS.c.key == sa.bindparam("key"),
-    _KEYS.c.expires_at <= sa.bindparam("now", type_=_KEYS.c.expires_at.type),
+_DROP_EXPIRED_KEY = (
+    sa.delete(_KEYS)
+    .where(
+        _KEYS.c.user_id == sa.bindparam("user_id"),
+        _KEYS.c.key == sa.bindparam("key"),
+        _KEYS.c.expires_at <= sa.bindparam("now", type_=_KEYS.c.expires_at.type),
+    )
+    .returning(_KEYS.c.key)
 )
-_INSERT_KEY = sa.insert(_KEYS).values(
-    {name: sa.bindparam(name, type_=_KEYS.c[name].type) for name in _KEY_COLUMNS}
+_INSERT_KEY = (
+    sa.insert(_KEYS)
+    .values({name: sa.bindparam(name, type_=_KEYS.c[name].type) for name in _KEY_COLUMNS})
+    .returning(_KEYS.c.key)
 )
 
 
