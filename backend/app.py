@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from backend.auth import TokenVerifier, resolve_hs_secret
 from backend.contract import install_contract_routes, load_contract
-from backend.db import ConnectionGate, create_engine, read_only_engine
+from backend.db import close_database, open_database
 from backend.handlers.health import HealthHandlers, health_handlers
 from backend.handlers.tasks import TaskHandlers, task_handlers
 from backend.middleware import (
@@ -118,12 +118,7 @@ async def _clean_expired_keys(app: FastAPI) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    engine = create_engine(settings)
-    app.state.engine = engine
-    app.state.read_engine = read_only_engine(engine)
-    app.state.connection_gate = ConnectionGate(
-        settings.db_pool_size + settings.db_max_overflow, settings.db_pool_timeout_seconds
-    )
+    await open_database(settings, app.state)
     secret, _ = resolve_hs_secret(settings)
     verifier = TokenVerifier(settings, secret)
     app.state.token_verifier = verifier
@@ -141,7 +136,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await cleanup
         await verifier.aclose()
-        await engine.dispose()
+        await close_database(app.state)
 
 
 def create_app(

@@ -1,17 +1,33 @@
-"""Async engine, per-request connection (one unit of work) and database-fault mapping."""
+"""Database access: statements built with SQLAlchemy Core, run by the fastest honest driver path.
+
+PostgreSQL: psycopg's own async connections from a `psycopg_pool.AsyncConnectionPool`, in
+autocommit, each statement compiled once by SQLAlchemy's psycopg dialect. Every request is one
+statement (one round trip), atomic by itself, triggers included. SQLAlchemy's async engine on
+each statement cost about as much CPU as the framework (specs/database/schema.md, "Execution").
+
+SQLite (the zero-setup default): SQLAlchemy's async engine over aiosqlite, one transaction per
+request, `BEGIN IMMEDIATE` for writes so writers queue instead of failing.
+
+Both sides offer the same small interface (`Session.fetch`), so the repository runs the same
+Core statements on either database.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
+import psycopg
+import psycopg_pool
 import sqlalchemy as sa
 from fastapi import Request
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -29,6 +45,9 @@ SYNC_DRIVERS = {
 }
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 READ_ONLY_OPTION = "todo_api_read_only"
+PG_DIALECT: sa.Dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
+Row = Sequence[Any]
 
 
 def _with_driver(raw_url: str, drivers: dict[str, str]) -> URL:
@@ -49,6 +68,111 @@ def async_url(raw_url: str) -> URL:
 def sync_url(raw_url: str) -> URL:
     """The same database through a synchronous driver, for Alembic."""
     return _with_driver(raw_url, SYNC_DRIVERS)
+
+
+def libpq_conninfo(raw_url: str) -> str:
+    """The URL as libpq reads it (no SQLAlchemy driver suffix)."""
+    url = _with_driver(raw_url, ASYNC_DRIVERS).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def is_postgres(settings: Settings) -> bool:
+    return async_url(settings.database_url).get_backend_name() == "postgresql"
+
+
+# -- the interface the repository runs statements through --------------------------------------
+
+
+class Session(Protocol):
+    """One request's database access: run a Core statement, get its rows (positional)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def fetch(self, statement: sa.Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        """Run `statement` with `parameters` and return its rows (DML: give it RETURNING)."""
+        ...
+
+
+class _Compiled:
+    """A statement as psycopg runs it: SQL text, the values of its literals (SQLAlchemy binds
+    them as parameters too) and the names of its JSON parameters."""
+
+    __slots__ = ("json_names", "literals", "sql")
+
+    def __init__(self, statement: sa.ClauseElement) -> None:
+        compiled = statement.compile(dialect=PG_DIALECT)
+        self.sql = str(compiled)
+        self.literals = {
+            name: value for name, value in compiled.params.items() if value is not None
+        }
+        self.json_names = tuple(
+            name
+            for name, bind in getattr(compiled, "binds", {}).items()
+            if isinstance(bind.type, sa.JSON)
+        )
+
+
+# Keyed by the statement object: every statement is built once and kept (module constants or
+# lru_caches in backend.repository), so this holds one entry per statement shape. Bounded all
+# the same: a shape evicted from its lru_cache comes back as a new object.
+_COMPILED: dict[int, tuple[sa.Executable, _Compiled]] = {}
+_COMPILED_MAX = 4096
+
+
+def compiled_for_postgres(statement: sa.Executable) -> _Compiled:
+    entry = _COMPILED.get(id(statement))
+    if entry is None or entry[0] is not statement:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        assert isinstance(statement, sa.ClauseElement)
+        entry = (statement, _Compiled(statement))
+        _COMPILED[id(statement)] = entry
+    return entry[1]
+
+
+class PostgresSession:
+    """A pooled psycopg connection in autocommit: each `fetch` is one statement, one round trip."""
+
+    __slots__ = ("connection",)
+    dialect = "postgresql"
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self.connection = connection
+
+    async def fetch(self, statement: sa.Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        compiled = compiled_for_postgres(statement)
+        if compiled.literals:
+            parameters = {**compiled.literals, **parameters}
+        if compiled.json_names:
+            parameters = dict(parameters)
+            for name in compiled.json_names:
+                if name in parameters:
+                    parameters[name] = Jsonb(parameters[name])
+        cursor = await self.connection.execute(compiled.sql, parameters)
+        # Every statement the repository runs returns rows (DML with RETURNING). Not checking
+        # `cursor.description` first: building it cost ~30 us per statement (a Column per column).
+        return await cursor.fetchall()
+
+
+class EngineSession:
+    """An SQLAlchemy async connection inside the request's transaction (SQLite)."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    @property
+    def dialect(self) -> str:
+        return self.connection.dialect.name
+
+    async def fetch(self, statement: sa.Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        result = await self.connection.execute(statement, dict(parameters))
+        return list(result.all()) if result.returns_rows else []
+
+
+# -- SQLite: SQLAlchemy's async engine ---------------------------------------------------------
 
 
 def _sqlite_lower(value: str | None) -> str | None:
@@ -96,7 +220,8 @@ def install_postgres_hooks(sync_engine: sa.Engine, settings: Settings) -> None:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """One engine per process, with a pool sized from configuration."""
+    """SQLAlchemy's engine: the request path on SQLite; on PostgreSQL only maintenance (the key
+    sweep) and tools use it, and its pool opens a connection only when one is asked for."""
     url = async_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
@@ -119,9 +244,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
             "prepare_threshold": settings.db_prepare_threshold,
         },
-        json_deserializer=orjson.loads,  # tags (jsonb) of every listed row: a few us each saved
-        # Tags written by create/PUT: orjson's bytes go to psycopg as they are (the stdlib
-        # encoder was ~3% of a create's CPU); jsonb normalizes the text either way.
+        json_deserializer=orjson.loads,
         json_serializer=orjson.dumps,
     )
     install_postgres_hooks(engine.sync_engine, settings)
@@ -129,27 +252,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def read_only_engine(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine and pool, for requests that only read (GET): no BEGIN/COMMIT round trips.
-
-    On PostgreSQL each statement runs in autocommit: at READ COMMITTED a statement sees the
-    same snapshot it would see inside a transaction (each statement takes its own), and a
-    one-query request needs one round trip instead of three. On SQLite the transaction stays,
-    with a deferred BEGIN instead of BEGIN IMMEDIATE, so readers do not queue for the write lock.
-    """
+    """The same engine and pool for GET on SQLite: a deferred BEGIN instead of BEGIN IMMEDIATE,
+    so readers do not queue for the write lock."""
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**{READ_ONLY_OPTION: True})
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class ConnectionGate:
-    """First come, first served admission to the connection pool.
+    """First come, first served admission to SQLAlchemy's pool (the SQLite path).
 
     SQLAlchemy's async pool hands a returned connection to whichever coroutine asks next, not
-    to the one that waited longest (its queue lets a newcomer take an idle connection before a
-    woken waiter runs), so under saturation a few unlucky requests waited up to the pool
-    timeout: p99 0.5-1 s at 64 connections against a p50 of 40 ms. asyncio.Semaphore hands a
-    released permit to its oldest waiter. One permit per pooled connection; a request that
-    waits longer than the pool timeout gets the pool's own TimeoutError (503).
+    to the one that waited longest, so under saturation a few unlucky requests waited up to the
+    pool timeout. asyncio.Semaphore hands a released permit to its oldest waiter. One permit per
+    pooled connection; a request that waits longer than the pool timeout gets the pool's own
+    TimeoutError (503). psycopg_pool needs no gate: it hands a returned connection to its
+    oldest waiter, and a newcomer queues behind existing waiters.
     """
 
     def __init__(self, capacity: int, timeout_seconds: float) -> None:
@@ -174,28 +292,87 @@ class ConnectionGate:
         self._permits.release()
 
 
-@contextlib.asynccontextmanager
-async def unit_of_work(request: Request) -> AsyncIterator[AsyncConnection]:
-    """The request's unit of work: commit on success, roll back on any exception.
+# -- PostgreSQL: psycopg's pool ----------------------------------------------------------------
 
-    A Core connection, not an ORM session: every statement is Core, and a session's
-    bookkeeping cost about 60 us per request. Entered inside the route, so the commit happens
-    before the response is sent and a failed commit becomes an error response instead of a lost
-    write. GET requests get a connection of `read_only_engine` (app.state.read_engine).
+
+def create_pool(settings: Settings) -> psycopg_pool.AsyncConnectionPool[Any]:
+    """The request path's pool (opened by `open_database`): autocommit connections with the
+    statement timeout, UTC, orjson for jsonb and server-side prepared statements as configured."""
+    timeout_ms = int(settings.db_statement_timeout_ms)
+
+    async def configure(connection: psycopg.AsyncConnection[Any]) -> None:
+        set_json_loads(orjson.loads, connection)
+        set_json_dumps(orjson.dumps, connection)  # bytes are accepted as they are
+        connection.prepare_threshold = settings.db_prepare_threshold
+        # SET, not a startup option, so poolers (PgBouncer) accept it; one round trip per new
+        # connection, none per request.
+        await connection.execute(f"SET statement_timeout = {timeout_ms}")
+        await connection.execute("SET TIME ZONE 'UTC'")
+
+    return psycopg_pool.AsyncConnectionPool(
+        libpq_conninfo(settings.database_url),
+        min_size=settings.db_pool_size,
+        max_size=settings.db_pool_size + settings.db_max_overflow,
+        timeout=settings.db_pool_timeout_seconds,
+        max_lifetime=1800,
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
+        },
+        configure=configure,
+        open=False,
+    )
+
+
+async def open_database(settings: Settings, state: Any) -> None:
+    """Set up `state.engine` (+ `read_engine`, `connection_gate`) and, on PostgreSQL, `state.pool`.
+
+    The pool opens without waiting for its connections: a server started while the database is
+    down answers 503 until it is back, like one whose database went away.
+    """
+    engine = create_engine(settings)
+    state.engine = engine
+    state.read_engine = read_only_engine(engine)
+    state.connection_gate = ConnectionGate(
+        settings.db_pool_size + settings.db_max_overflow, settings.db_pool_timeout_seconds
+    )
+    state.pool = None
+    if engine.dialect.name == "postgresql":
+        pool = create_pool(settings)
+        await pool.open(wait=False)
+        state.pool = pool
+
+
+async def close_database(state: Any) -> None:
+    if state.pool is not None:
+        await state.pool.close()
+    await state.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(request: Request) -> AsyncIterator[Session]:
+    """The request's unit of work: all of it or none of it.
+
+    PostgreSQL: a pooled connection in autocommit; every repository operation is one statement,
+    atomic by itself, so there is nothing to commit or roll back. SQLite: one transaction,
+    committed on success and rolled back on any exception (deferred BEGIN for GET).
     """
     state = request.app.state
+    pool: psycopg_pool.AsyncConnectionPool[Any] | None = state.pool
+    if pool is not None:
+        async with pool.connection() as connection:
+            yield PostgresSession(connection)
+        return
     gate: ConnectionGate = state.connection_gate
     await gate.acquire()
     try:
         if request.method in READ_ONLY_METHODS:
-            # Nothing to commit: closing ends the read (a no-op in autocommit). Skipping the
-            # COMMIT call saves a trip through SQLAlchemy's greenlet bridge (~35 us per GET).
             async with state.read_engine.connect() as connection:
-                yield connection
+                yield EngineSession(connection)
             return
         async with state.engine.connect() as connection:
             try:
-                yield connection
+                yield EngineSession(connection)
             except BaseException:
                 await connection.rollback()
                 raise
@@ -204,10 +381,38 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncConnection]:
         gate.release()
 
 
+async def ping(state: Any) -> None:
+    """One trivial statement through the request path's own pool (readiness)."""
+    pool: psycopg_pool.AsyncConnectionPool[Any] | None = state.pool
+    if pool is not None:
+        async with pool.connection() as connection:
+            await connection.execute("SELECT 1")
+        return
+    async with state.engine.connect() as connection:
+        await connection.execute(sa.text("SELECT 1"))
+
+
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+_UNAVAILABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def _unavailable_sqlstate(sqlstate: str | None) -> bool:
+    # 08: connection exception, 53: insufficient resources, 57: operator intervention
+    # (admin shutdown, statement timeout = 57014), 40001/40P01: serialization/deadlock.
+    sqlstate = sqlstate or ""
+    return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for errors that mean "the database cannot answer now" (503), not a bug (500)."""
-    if isinstance(exc, sa.exc.TimeoutError):  # pool exhausted
+    if isinstance(exc, sa.exc.TimeoutError):  # SQLAlchemy pool exhausted
         return True
+    if isinstance(exc, psycopg.Error):
+        # OperationalError covers a lost connection and psycopg_pool's PoolTimeout and
+        # TooManyRequests; InterfaceError a connection already closed.
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return True
+        return _unavailable_sqlstate(exc.sqlstate)
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -216,8 +421,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(orig, sqlite3.OperationalError):
             return True
-        sqlstate = getattr(orig, "sqlstate", None) or ""
-        # 08: connection exception, 53: insufficient resources, 57: operator intervention
-        # (admin shutdown, statement timeout = 57014), 40001/40P01: serialization/deadlock.
-        return sqlstate[:2] in {"08", "53", "57"} or sqlstate in {"40001", "40P01"}
+        return _unavailable_sqlstate(getattr(orig, "sqlstate", None))
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))
+
+
+def is_rejected_value(exc: BaseException) -> bool:
+    """True for a value the database refused as data (422), e.g. out of a column type's range."""
+    return isinstance(exc, (sa.exc.DataError, psycopg.DataError))
+
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, psycopg.Error, OSError)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from backend.auth import current_user_id
-from backend.db import unit_of_work
+from backend.db import Session, unit_of_work
 from backend.errors import Forbidden
 from backend.settings import Settings
 
@@ -53,13 +53,13 @@ class UnitOfWork:
     def __init__(self, request: Request, stack: AsyncExitStack) -> None:
         self._request = request
         self._stack = stack
-        self._connection: Any = None
+        self._session: Session | None = None
 
-    async def connection(self) -> Any:
-        """The request's connection: commit on success, roll back on error (at the end)."""
-        if self._connection is None:
-            self._connection = await self._stack.enter_async_context(unit_of_work(self._request))
-        return self._connection
+    async def session(self) -> Session:
+        """The request's database session, opened on first use and ended with the request."""
+        if self._session is None:
+            self._session = await self._stack.enter_async_context(unit_of_work(self._request))
+        return self._session
 
 
 async def open_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:

@@ -92,6 +92,12 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class TaskQuotaExceeded(Conflict):
+    """A create beyond MAX_TASKS_PER_USER: the caller must delete tasks first."""
+
+    slug = "task-quota-exceeded"
+
+
 class PreconditionFailed(DomainError):
     status = 412
     slug = "precondition-failed"

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
 from backend.errors import ValidationFailed
 from backend.repository import TASK_COLUMNS, TaskRecord
-from backend.responses import RendersJson
 from backend.tables import PRIORITY_NAME, PRIORITY_RANK, fold_case
-from generated.models import Priority, Tag, Task
+from generated.models import Task
 
 # Fields the contract allows to be null; any other field sent as null is a validation error.
 NULLABLE_FIELDS = frozenset({"description", "due_at"})
-_PRIORITY = {name: Priority(name) for name in PRIORITY_NAME.values()}
 
 
-@functools.lru_cache(maxsize=4096)
-def _tag(value: str) -> Tag:
-    """One shared (never mutated) model per distinct tag: a list page repeats the same few."""
-    return Tag.model_construct(root=value)
-
-
-_TASK_FIELDS = frozenset(Task.model_fields)
 # Positions in a `tasks` row: every task row is `SELECT tasks.*` or `RETURNING tasks.*`, in the
 # table's column order. Unpacking a row is ~25x cheaper than reading its attributes by name.
 (_ID, _USER_ID, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY_RANK, _DUE_AT, _TAGS, _CREATED_AT,
@@ -38,78 +28,45 @@ _TASK_FIELDS = frozenset(Task.model_fields)
         "created_at", "updated_at",
     )
 )  # fmt: skip
-_new_task = Task.__new__
-_set = object.__setattr__
-
-
-def _fields(row: TaskRecord) -> dict[str, Any]:
-    """A row as the contract's Task fields, in the model's order: priority by name, tags as text.
-
-    The JSON of a Task as it is; `to_api` swaps in the enum and Tag models.
-    """
-    values = tuple(row)
-    return {
-        "id": values[_ID],
-        "user_id": values[_USER_ID],
-        "title": values[_TITLE],
-        "description": values[_DESCRIPTION],
-        "completed": values[_COMPLETED],
-        "priority": PRIORITY_NAME[values[_PRIORITY_RANK]],
-        "due_at": values[_DUE_AT],
-        "tags": values[_TAGS],
-        "created_at": values[_CREATED_AT],
-        "updated_at": values[_UPDATED_AT],
-    }
+_TIMES = ("due_at", "created_at", "updated_at")
 
 
 def to_api(row: TaskRecord) -> Task:
-    """Build the response model without re-validating what the database constraints guarantee.
+    """The response model of a stored row, validated by pydantic (public API).
 
-    What `Task.model_construct` does, minus its per-field default handling: every field comes
-    from the row. A page of 20 tasks is built in a fraction of model_construct's time.
+    Measured here per task: `Task.model_validate` 3.6 us, `Task.model_construct` (no
+    validation, Tag models built by hand) 3.6-4.1 us, and a page of 20: 74 us against 126 us.
+    Validation costs nothing extra, so a row that breaks the contract fails here, not in a client.
     """
-    fields = _fields(row)
-    fields["priority"] = _PRIORITY[fields["priority"]]
-    fields["tags"] = [_tag(tag) for tag in fields["tags"]]
-    task = _new_task(Task)
-    _set(task, "__dict__", fields)
-    _set(task, "__pydantic_fields_set__", set(_TASK_FIELDS))
-    _set(task, "__pydantic_extra__", None)
-    _set(task, "__pydantic_private__", None)
-    return task
+    return Task.model_validate(
+        {
+            "id": row[_ID],
+            "user_id": row[_USER_ID],
+            "title": row[_TITLE],
+            "description": row[_DESCRIPTION],
+            "completed": row[_COMPLETED],
+            "priority": PRIORITY_NAME[row[_PRIORITY_RANK]],
+            "due_at": row[_DUE_AT],
+            "tags": row[_TAGS],
+            "created_at": row[_CREATED_AT],
+            "updated_at": row[_UPDATED_AT],
+        }
+    )
 
 
-class TaskList(Sequence[Task], RendersJson):
-    """A page of task rows as a sequence of Task models, built only when an item is read.
+def replayed_task(snapshot: str) -> Task:
+    """The task an Idempotency-Key's first request created, from the row snapshot stored with it.
 
-    The response body is written by orjson straight from the rows: the same bytes as
-    pydantic's serializer gives for `[to_api(row) for row in rows]` (a property test holds
-    the two together), at about a quarter of the cost of building the models and serializing
-    them, which was a tenth of a list request's CPU.
+    The snapshot is the row as JSON (`row_to_json` on PostgreSQL, `repository.row_snapshot` on
+    SQLite); keys stored before snapshots were rows hold the response body itself.
     """
-
-    __slots__ = ("_rows",)
-
-    def __init__(self, rows: Sequence[TaskRecord]) -> None:
-        self._rows = rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @overload
-    def __getitem__(self, index: int) -> Task: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Task]: ...
-
-    def __getitem__(self, index: int | slice) -> Task | Sequence[Task]:
-        if isinstance(index, slice):
-            return [to_api(row) for row in self._rows[index]]
-        return to_api(self._rows[index])
-
-    def render_json(self) -> bytes:
-        # OPT_UTC_Z: "Z" for UTC, as pydantic writes it; every stored time is UTC.
-        return orjson.dumps([_fields(row) for row in self._rows], option=orjson.OPT_UTC_Z)
+    stored: dict[str, Any] = orjson.loads(snapshot)
+    if "title_key" not in stored:  # a response body (Task JSON), as earlier versions stored it
+        return Task.model_validate(stored)
+    for name in _TIMES:
+        if stored[name] is not None:
+            stored[name] = datetime.fromisoformat(stored[name]).astimezone(UTC)
+    return to_api([stored[name] for name in TASK_COLUMNS])
 
 
 def _utc(value: datetime, field: str) -> datetime:

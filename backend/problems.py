@@ -8,12 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from backend.contract import load_contract
-from backend.db import is_database_unavailable
+from backend.db import DATABASE_ERRORS, is_database_unavailable, is_rejected_value
 from backend.errors import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -134,7 +133,7 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
     if is_database_unavailable(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
         return _render(request, ServiceUnavailable("the database is unavailable"))
-    if isinstance(exc, DataError):
+    if is_rejected_value(exc):
         return _render(request, ValidationFailed("a value was rejected by the database"))
     logger.exception("database error")
     return _render(request, InternalError("an unexpected database error occurred"))
@@ -145,6 +144,6 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(NotModified, on_not_modified)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
-    app.add_exception_handler(SQLAlchemyError, on_database_error)
-    app.add_exception_handler(OSError, on_database_error)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, on_database_error)
     # Anything else is rendered by backend.middleware.ErrorBoundaryMiddleware.

@@ -2,55 +2,32 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any
 
+import orjson
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from backend.errors import NotFound, PreconditionFailed
+from backend.db import Session
+from backend.errors import NotFound, PreconditionFailed, ServiceUnavailable, TaskQuotaExceeded
 from backend.preconditions import ETagCondition
 from backend.tables import IdempotencyKey, Task, TaskCount, fold_case
 
 LIKE_ESCAPE = "\\"
 
 
-class TaskRecord(Protocol):
-    """A stored task as the handlers read it: a Core row of `tasks`, in the table's column order.
-
-    Reads and writes return Core rows: building ORM objects (identity map, instrumentation,
-    unit-of-work flush) cost more than the rest of a request, and nothing here needs them.
-    """
-
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def completed(self) -> bool: ...
-    @property
-    def priority(self) -> int: ...
-    @property
-    def due_at(self) -> datetime | None: ...
-    @property
-    def tags(self) -> list[str]: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
-    def __iter__(self) -> Iterator[Any]: ...
-    def __getitem__(self, index: int) -> Any: ...
+# A stored task as the handlers read it: a row of `tasks` in the table's column order (`SELECT
+# tasks.*`, `RETURNING tasks.*`), read by position; list rows carry the total after those columns.
+# Plain driver rows: building ORM objects cost more than the rest of a request.
+TaskRecord = Sequence[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +57,18 @@ class TaskPage:
 
 @dataclass(frozen=True, slots=True)
 class StoredKey:
+    """An unexpired Idempotency-Key: the request it was used with and the row it created."""
+
     request_hash: str
     response_body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A create's outcome: the new row, or (a replayed key) the stored snapshot of the first."""
+
+    row: TaskRecord | None = None
+    replay: StoredKey | None = None
 
 
 def _like_pattern(text: str) -> str:
@@ -101,20 +88,28 @@ def _now() -> datetime:
 
 _TASKS: sa.Table = Task.__table__  # type: ignore[attr-defined]
 _COUNTS: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
+_KEYS: sa.Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
 # The column order of every task row here (`SELECT tasks.*`, `RETURNING tasks.*`).
 TASK_COLUMNS: tuple[str, ...] = tuple(_TASKS.c.keys())
+_ID, _VERSION = TASK_COLUMNS.index("id"), TASK_COLUMNS.index("version")
+MAX_KEY_ATTEMPTS = 5
 
 
-# Built once: constructing a statement costs about as much as running it on a warm connection.
-def _owned_task(versions_checked: bool) -> list[ColumnElement[bool]]:
+# Every statement is built once per shape and dialect (module constants or lru_caches): building
+# one costs about as much as running it, and backend.db compiles each for psycopg only once.
+def _owned_task(dialect: str, versions_checked: bool) -> list[ColumnElement[bool]]:
     """WHERE of one task: owner, id and (for If-Match on a write) the accepted versions."""
     where = [_TASKS.c.user_id == sa.bindparam("owner_id"), _TASKS.c.id == sa.bindparam("task_id")]
     if versions_checked:
-        where.append(_TASKS.c.version.in_(sa.bindparam("versions", expanding=True)))
+        if dialect == "postgresql":  # one array parameter: one prepared statement for any count
+            versions = sa.bindparam("versions", type_=postgresql.ARRAY(sa.BigInteger()))
+            where.append(_TASKS.c.version == sa.any_(versions))
+        else:
+            where.append(_TASKS.c.version.in_(sa.bindparam("versions", expanding=True)))
     return where
 
 
-_GET_ONE = sa.select(_TASKS).where(*_owned_task(versions_checked=False))
+_GET_ONE = sa.select(_TASKS).where(*_owned_task("any", versions_checked=False))
 
 
 def _versions_checked(condition: ETagCondition | None) -> bool:
@@ -132,13 +127,12 @@ def _where_parameters(
 
 @functools.lru_cache(maxsize=1024)
 def _update_statement(
-    columns: tuple[str, ...], versions_checked: bool, toggle: bool
+    dialect: str, columns: tuple[str, ...], versions_checked: bool, toggle: bool
 ) -> sa.Executable:
-    """UPDATE of these columns (values bound as new_<column>), built once per shape.
+    """UPDATE of these columns (values bound as new_<column>) ... RETURNING the row.
 
-    Building an UPDATE per request (and SQLAlchemy's cache key for it) cost about as much as
-    running it. The columns come from the body models' fields, never from the client's keys,
-    so there are few variants (subsets of the writable columns).
+    The columns come from the body models' fields, never from the client's keys, so there are
+    few variants (subsets of the writable columns).
     """
     values: dict[str, Any] = {
         name: sa.bindparam(f"new_{name}", type_=_TASKS.c[name].type) for name in columns
@@ -148,13 +142,16 @@ def _update_statement(
     values["version"] = _TASKS.c.version + 1
     values["updated_at"] = sa.bindparam("now", type_=_TASKS.c.updated_at.type)
     return (
-        sa.update(_TASKS).where(*_owned_task(versions_checked)).values(values).returning(*_TASKS.c)
+        sa.update(_TASKS)
+        .where(*_owned_task(dialect, versions_checked))
+        .values(values)
+        .returning(*_TASKS.c)
     )
 
 
-@functools.lru_cache(maxsize=2)
-def _delete_statement(versions_checked: bool) -> sa.Executable:
-    return sa.delete(_TASKS).where(*_owned_task(versions_checked)).returning(_TASKS.c.id)
+@functools.lru_cache(maxsize=4)
+def _delete_statement(dialect: str, versions_checked: bool) -> sa.Executable:
+    return sa.delete(_TASKS).where(*_owned_task(dialect, versions_checked)).returning(_TASKS.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +213,7 @@ def _filters(shape: ListShape) -> list[ColumnElement[bool]]:
     return filters
 
 
-def _order(shape: ListShape) -> list[Any]:
-    columns = _TASKS.c
+def _order(shape: ListShape, columns: Any) -> list[Any]:
     column = {
         "created_at": columns.created_at,
         "updated_at": columns.updated_at,
@@ -238,32 +234,6 @@ def _counts_tasks(shape: ListShape) -> bool:
     return bool(shape.text or shape.tags or shape.due_before or shape.due_after)
 
 
-@functools.lru_cache(maxsize=512)
-def _list_statements(shape: ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """The page and count statements of one shape, built once: building one costs as much as
-    running it. Bounded: the tag count is capped by the contract and the rest are flags.
-
-    A total read from task_counts (at most six rows) rides in the page as an extra last column,
-    an uncorrelated scalar subquery that PostgreSQL runs once as an InitPlan (SQLite once too):
-    one round trip, and page and total from one snapshot. A count(*) total is left out of the
-    page: it would read every matching task on each request, where a short page (most of them)
-    tells its total for free; it runs alone when the page is full.
-    """
-    filters = _filters(shape)
-    count = _count_statement(shape, filters)
-    columns: list[Any] = [_TASKS]
-    if not _counts_tasks(shape):
-        columns.append(count.scalar_subquery().label("total"))
-    page = (
-        sa.select(*columns)
-        .where(*filters)
-        .order_by(*_order(shape))
-        .offset(sa.bindparam("skip", type_=sa.Integer()))
-        .limit(sa.bindparam("limit", type_=sa.Integer()))
-    )
-    return page, count
-
-
 def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa.Select[Any]:
     """The total of a list: from task_counts when it filters by status/priority alone.
 
@@ -278,31 +248,151 @@ def _count_statement(shape: ListShape, filters: list[ColumnElement[bool]]) -> sa
         where.append(counts.completed == sa.bindparam("completed"))
     if shape.priority:
         where.append(counts.priority == sa.bindparam("priority"))
-    return sa.select(sa.func.sum(counts.n)).where(*where)  # NULL without rows: 0 in list()
+    return sa.select(sa.func.sum(counts.n)).where(*where)
 
 
-_INSERT = sa.insert(_TASKS).returning(*_TASKS.c)
+@functools.lru_cache(maxsize=512)
+def _list_statement(shape: ListShape) -> sa.Select[Any]:
+    """A page and its total in one statement: one round trip, one snapshot, on every page.
+
+    The page is a CTE; a one-row `totals` is LEFT JOINed with it, so an empty page (a user
+    without tasks, a page beyond the end) still returns one row that carries the total, with
+    NULL task columns. A task_counts total sums at most six rows. A count(*) total (q, tag, due
+    range) is needed only when the page does not tell it: a short page that holds rows, or
+    starts at 0, has `skip + rows` matches. The count sits in the CASE's ELSE as an uncorrelated
+    subquery, which both databases evaluate only when that branch is taken (PostgreSQL's
+    InitPlan shows `never executed` for a short page; see specs/database/schema.md).
+    """
+    filters = _filters(shape)
+    skip = sa.bindparam("skip", type_=sa.Integer())
+    limit = sa.bindparam("limit", type_=sa.Integer())
+    page = (
+        sa.select(_TASKS)
+        .where(*filters)
+        .order_by(*_order(shape, _TASKS.c))
+        .offset(skip)
+        .limit(limit)
+        .cte("page")
+    )
+    counted = sa.func.coalesce(_count_statement(shape, filters).scalar_subquery(), 0)
+    if _counts_tasks(shape):
+        size = sa.select(sa.func.count().label("n")).select_from(page).subquery("page_size")
+        total: ColumnElement[Any] = sa.case(
+            (sa.and_(size.c.n < limit, sa.or_(size.c.n > 0, skip == 0)), skip + size.c.n),
+            else_=counted,
+        )
+        totals = sa.select(total.label("total")).select_from(size).subquery("totals")
+    else:
+        totals = sa.select(counted.label("total")).subquery("totals")
+    return (
+        sa.select(*page.c, totals.c.total)
+        .select_from(totals.outerjoin(page, sa.true()))
+        .order_by(*_order(shape, page.c))
+    )
+
+
+# -- create: one INSERT that also enforces the per-user quota -------------------------------------
+
+_INSERTED_COLUMNS = [name for name in TASK_COLUMNS if name != "id"]
+_KEY_COLUMNS = ["user_id", "key", "request_hash", "task_id", "response_body", "created_at"]
+_KEY_COLUMNS.append("expires_at")
+# The user's task count as the triggers keep it (at most six rows), read in the INSERT itself.
+_TASK_COUNT = sa.select(sa.func.coalesce(sa.func.sum(_COUNTS.c.n), 0)).where(
+    _COUNTS.c.user_id == sa.bindparam("user_id")
+)
+
+
+@functools.lru_cache(maxsize=2)
+def _insert_statement(dialect: str) -> sa.Insert:
+    """INSERT ... SELECT <values> WHERE <the owner has fewer than max_tasks> RETURNING the row.
+
+    PostgreSQL: `task_quota_allows` (revision 0005) serialises one user's checks on an advisory
+    lock and counts with a fresh snapshot, so concurrent creates cannot overshoot. SQLite: the
+    write lock (BEGIN IMMEDIATE) already runs creates one at a time.
+    """
+    max_tasks = sa.bindparam("max_tasks", type_=sa.Integer())
+    if dialect == "postgresql":
+        allowed: ColumnElement[bool] = sa.func.task_quota_allows(
+            sa.bindparam("user_id", type_=_TASKS.c.user_id.type), max_tasks, type_=sa.Boolean()
+        )
+    else:
+        allowed = _TASK_COUNT.scalar_subquery() < max_tasks
+    values = sa.select(
+        *(sa.bindparam(name, type_=_TASKS.c[name].type) for name in _INSERTED_COLUMNS)
+    ).where(allowed)
+    return sa.insert(_TASKS).from_select(_INSERTED_COLUMNS, values).returning(*_TASKS.c)
+
+
+def _insert_with_key() -> sa.Select[Any]:
+    """PostgreSQL: the task and its Idempotency-Key row in one statement (data-modifying CTEs).
+
+    The key row keeps a snapshot of the created row (`row_to_json`) for replays. A concurrent
+    request with the same key waits on the key's primary key until this one commits, then
+    fails as a whole (unique violation, its task insert undone with it).
+    """
+    new_task = _insert_statement("postgresql").cte("new_task")
+    snapshot = sa.cast(sa.func.row_to_json(new_task.table_valued()), sa.Text())
+    key_values = sa.select(
+        sa.bindparam("user_id", type_=_KEYS.c.user_id.type),
+        sa.bindparam("key", type_=_KEYS.c.key.type),
+        sa.bindparam("request_hash", type_=_KEYS.c.request_hash.type),
+        new_task.c.id,
+        snapshot,
+        sa.bindparam("created_at", type_=_KEYS.c.created_at.type),
+        sa.bindparam("expires_at", type_=_KEYS.c.expires_at.type),
+    ).select_from(new_task)
+    new_key = (
+        sa.insert(_KEYS).from_select(_KEY_COLUMNS, key_values).returning(_KEYS.c.key).cte("new_key")
+    )
+    return sa.select(*new_task.c).add_cte(new_key)
+
+
+_INSERT_WITH_KEY = _insert_with_key()
+_FIND_KEY = sa.select(
+    _KEYS.c.request_hash,
+    _KEYS.c.response_body,
+    (_KEYS.c.expires_at > sa.bindparam("now", type_=_KEYS.c.expires_at.type)).label("live"),
+).where(_KEYS.c.user_id == sa.bindparam("user_id"), _KEYS.c.key == sa.bindparam("key"))
+_DROP_EXPIRED_KEY = (
+    sa.delete(_KEYS)
+    .where(
+        _KEYS.c.user_id == sa.bindparam("user_id"),
+        _KEYS.c.key == sa.bindparam("key"),
+        _KEYS.c.expires_at <= sa.bindparam("now", type_=_KEYS.c.expires_at.type),
+    )
+    .returning(_KEYS.c.key)
+)
+_INSERT_KEY = (
+    sa.insert(_KEYS)
+    .values({name: sa.bindparam(name, type_=_KEYS.c[name].type) for name in _KEY_COLUMNS})
+    .returning(_KEYS.c.key)
+)
+
+
+def row_snapshot(row: TaskRecord) -> str:
+    """A task row as JSON, as PostgreSQL's row_to_json writes it (column name -> value)."""
+    return orjson.dumps(dict(zip(TASK_COLUMNS, row, strict=False))).decode()
 
 
 class TaskRepository:
-    """Reads and writes the tasks of `owner_id` only; never commits (the unit of work does)."""
+    """Reads and writes the tasks of `owner_id` only; never commits (the unit of work does).
 
-    def __init__(self, connection: AsyncConnection, owner_id: str) -> None:
-        self._connection = connection
+    Each operation is one statement on its success path (on PostgreSQL: one round trip in
+    autocommit); a miss of a write by id takes a second to tell 404 from 412.
+    """
+
+    def __init__(self, session: Session, owner_id: str) -> None:
+        self._session = session
         self._owner_id = owner_id
-
-    @property
-    def _dialect(self) -> str:
-        return self._connection.dialect.name
+        self._dialect = session.dialect
 
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, task_id: int) -> TaskRecord:
-        parameters = {"owner_id": self._owner_id, "task_id": task_id}
-        row = (await self._connection.execute(_GET_ONE, parameters)).first()
-        if row is None:
+        rows = await self._session.fetch(_GET_ONE, {"owner_id": self._owner_id, "task_id": task_id})
+        if not rows:
             raise NotFound(f"task {task_id} not found")
-        return cast(TaskRecord, row)
+        return rows[0]
 
     async def list(self, query: TaskQuery) -> TaskPage:
         tags = sorted(set(query.tags))
@@ -317,7 +407,6 @@ class TaskRepository:
             sort=query.sort,
             descending=query.descending,
         )
-        page_statement, count_statement = _list_statements(shape)
         parameters: dict[str, Any] = {
             "owner_id": self._owner_id,
             "completed": query.completed,
@@ -332,30 +421,82 @@ class TaskRepository:
             parameters["tags"] = tags
         else:
             parameters.update({f"tag_{index}": tag for index, tag in enumerate(tags)})
-        rows = cast(
-            list[TaskRecord], (await self._connection.execute(page_statement, parameters)).all()
-        )
-        if rows and not _counts_tasks(shape):  # the total is each row's last column
-            return TaskPage(rows=rows, total=rows[0][-1])
-        # A short page that starts at the beginning or holds rows tells the total for free;
-        # only a full page of a q/tag/due list, or one beyond the end, asks for it.
-        if len(rows) < query.limit and (rows or query.skip == 0):
-            return TaskPage(rows=rows, total=query.skip + len(rows))
-        total = await self._connection.scalar(count_statement, parameters)
-        return TaskPage(rows=rows, total=int(total or 0))
+        rows = await self._session.fetch(_list_statement(shape), parameters)
+        total = int(rows[0][-1])  # always one row at least: totals LEFT JOIN page
+        if rows[0][_ID] is None:  # the page is empty
+            return TaskPage(rows=[], total=total)
+        return TaskPage(rows=rows, total=total)
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create(self, values: dict[str, Any]) -> TaskRecord:
+    def _create_parameters(self, values: dict[str, Any], max_tasks: int) -> dict[str, Any]:
         now = _now()
-        parameters = {
-            **values,
-            "user_id": self._owner_id,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
-        return cast(TaskRecord, (await self._connection.execute(_INSERT, parameters)).one())
+        parameters: dict[str, Any] = dict.fromkeys(_INSERTED_COLUMNS)
+        parameters.update(completed=False, priority=2, tags=[])  # the columns' defaults
+        parameters.update(values)
+        parameters.update(
+            user_id=self._owner_id, version=1, created_at=now, updated_at=now, max_tasks=max_tasks
+        )
+        return parameters
+
+    async def create(
+        self,
+        values: dict[str, Any],
+        *,
+        max_tasks: int,
+        key: str | None = None,
+        request_hash: str = "",
+        ttl_hours: int = 24,
+    ) -> Created:
+        """Insert a task unless the owner already has `max_tasks` (409), in one statement.
+
+        With an Idempotency-Key: an unexpired key replays (the caller compares the request
+        hash); otherwise the task and the key are written together. On PostgreSQL that is one
+        lookup and one statement; a concurrent duplicate that loses the race on the key's primary
+        key fails as a whole and looks the key up again, finding the winner's.
+        """
+        parameters = self._create_parameters(values, max_tasks)
+        if key is None:
+            rows = await self._session.fetch(_insert_statement(self._dialect), parameters)
+            return Created(row=self._created(rows, max_tasks))
+        parameters.update(
+            key=key,
+            request_hash=request_hash,
+            expires_at=parameters["created_at"] + timedelta(hours=ttl_hours),
+            now=parameters["created_at"],
+        )
+        for _ in range(MAX_KEY_ATTEMPTS):
+            found = await self._session.fetch(_FIND_KEY, parameters)
+            if found and found[0][2]:
+                stored = StoredKey(request_hash=found[0][0], response_body=found[0][1])
+                return Created(replay=stored)
+            if found:  # expired: the key may be used again
+                await self._session.fetch(_DROP_EXPIRED_KEY, parameters)
+            if self._dialect != "postgresql":
+                # SQLite: the request's transaction holds the write lock (BEGIN IMMEDIATE), so
+                # nothing can claim the key between the lookup and these two statements.
+                inserted = await self._session.fetch(_insert_statement(self._dialect), parameters)
+                row = self._created(inserted, max_tasks)
+                key_row = {**parameters, "task_id": row[_ID], "response_body": row_snapshot(row)}
+                await self._session.fetch(_INSERT_KEY, key_row)
+                return Created(row=row)
+            try:
+                rows = await self._session.fetch(_INSERT_WITH_KEY, parameters)
+            except psycopg.errors.UniqueViolation:
+                continue  # a concurrent request with this key committed first: replay it
+            return Created(row=self._created(rows, max_tasks))
+        raise ServiceUnavailable(
+            "requests with this Idempotency-Key keep colliding; retry", retry_after=1
+        )
+
+    @staticmethod
+    def _created(rows: builtins.list[TaskRecord], max_tasks: int) -> TaskRecord:
+        if not rows:  # the INSERT's quota condition selected nothing
+            raise TaskQuotaExceeded(
+                f"this user already has {max_tasks} tasks, the limit per user "
+                "(MAX_TASKS_PER_USER); delete some before creating more"
+            )
+        return rows[0]
 
     async def _update_where(
         self,
@@ -366,17 +507,18 @@ class TaskRepository:
         toggle: bool = False,
     ) -> TaskRecord:
         """UPDATE ... RETURNING the row; `toggle` flips `completed` in the statement itself."""
-        row = None
+        rows: builtins.list[TaskRecord] = []
         if condition is None or condition.can_match:
-            statement = _update_statement(tuple(changes), _versions_checked(condition), toggle)
+            statement = _update_statement(
+                self._dialect, tuple(changes), _versions_checked(condition), toggle
+            )
             parameters = _where_parameters(self._owner_id, task_id, condition)
             parameters.update({f"new_{name}": value for name, value in changes.items()})
             parameters["now"] = _now()
-            row = (await self._connection.execute(statement, parameters)).first()
-        if row is None:
+            rows = await self._session.fetch(statement, parameters)
+        if not rows:
             await self._raise_missing_or_stale(task_id, condition)
-        assert row is not None
-        return cast(TaskRecord, row)
+        return rows[0]
 
     async def _raise_missing_or_stale(self, task_id: int, condition: ETagCondition | None) -> None:
         current = await self.get(task_id)  # raises NotFound
@@ -400,66 +542,18 @@ class TaskRepository:
         return await self._update_where(task_id, condition, {"completed": completed})
 
     async def delete(self, task_id: int, condition: ETagCondition | None) -> None:
-        deleted = None
+        deleted: builtins.list[TaskRecord] = []
         if condition is None or condition.can_match:
-            statement = _delete_statement(_versions_checked(condition))
+            statement = _delete_statement(self._dialect, _versions_checked(condition))
             parameters = _where_parameters(self._owner_id, task_id, condition)
-            deleted = (await self._connection.execute(statement, parameters)).first()
-        if deleted is None:
+            deleted = await self._session.fetch(statement, parameters)
+        if not deleted:
             await self._raise_missing_or_stale(task_id, condition)
-
-    # -- idempotency keys --------------------------------------------------------------------
-
-    async def claim_key(self, key: str, request_hash: str, ttl_hours: int) -> StoredKey | None:
-        """Claim `key` for this request; if an unexpired claim exists, return it instead.
-
-        The primary key makes concurrent duplicates wait for the first claim's transaction:
-        PostgreSQL's ON CONFLICT blocks on the conflicting row, SQLite runs writers one at a time.
-        """
-        table = IdempotencyKey.__table__  # type: ignore[attr-defined]
-        now = _now()
-        await self._connection.execute(
-            sa.delete(table).where(
-                table.c.user_id == self._owner_id, table.c.key == key, table.c.expires_at <= now
-            )
-        )
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(table)
-            .values(
-                user_id=self._owner_id,
-                key=key,
-                request_hash=request_hash,
-                created_at=now,
-                expires_at=now + timedelta(hours=ttl_hours),
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(table.c.key)
-        )
-        if (await self._connection.execute(statement)).first() is not None:
-            return None
-        stored = (
-            await self._connection.execute(
-                sa.select(table.c.request_hash, table.c.response_body).where(
-                    table.c.user_id == self._owner_id, table.c.key == key
-                )
-            )
-        ).first()
-        assert stored is not None
-        return StoredKey(request_hash=stored.request_hash, response_body=stored.response_body)
-
-    async def record_key_response(self, key: str, task_id: int, response_body: str) -> None:
-        table = IdempotencyKey.__table__  # type: ignore[attr-defined]
-        await self._connection.execute(
-            sa.update(table)
-            .where(table.c.user_id == self._owner_id, table.c.key == key)
-            .values(task_id=task_id, response_body=response_body)
-        )
 
 
 def etag_of(row: TaskRecord) -> str:
     """Strong entity tag of a task: changes on every write (version is bumped atomically)."""
-    return f'"{row.id}.{row.version}"'
+    return f'"{row[_ID]}.{row[_VERSION]}"'
 
 
 async def delete_expired_keys(connection: AsyncConnection, limit: int = 1000) -> int:

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Tasks one user may hold (OWASP API4); a create beyond it is a 409 (specs/database/).
+    max_tasks_per_user: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     log_level: str = "INFO"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.db import ping
 from backend.errors import ServiceUnavailable
 from generated import handlers as generated_handlers
 from generated.models import Database, Health, Readiness, Status
@@ -17,8 +17,8 @@ from generated.models import Database, Health, Readiness, Status
 class HealthHandlers(generated_handlers.HealthHandlers):
     """Liveness, and readiness as "the database answers a query"."""
 
-    def __init__(self, engine: AsyncEngine, timeout_seconds: float) -> None:
-        self._engine = engine
+    def __init__(self, ping: Callable[[], Awaitable[None]], timeout_seconds: float) -> None:
+        self._ping = ping
         self._timeout = timeout_seconds
 
     async def get_health(self) -> Health:
@@ -26,14 +26,18 @@ class HealthHandlers(generated_handlers.HealthHandlers):
 
     async def get_readiness(self) -> Readiness:
         try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
+            async with asyncio.timeout(self._timeout):
+                await self._ping()
         except Exception as exc:  # any failure to answer means "not ready", never a 500
             raise ServiceUnavailable("the database is unavailable") from exc
         return Readiness(status=Status.ok, database=Database.ok)
 
 
 async def health_handlers(request: Request) -> AsyncIterator[HealthHandlers]:
-    """Probes need no caller identity and open their own connection (readiness only)."""
-    settings = request.app.state.settings
-    yield HealthHandlers(request.app.state.engine, settings.db_pool_timeout_seconds)
+    """Probes need no caller identity; readiness pings through the request path's own pool."""
+    state: Any = request.app.state
+
+    async def ping_database() -> None:
+        await ping(state)
+
+    yield HealthHandlers(ping_database, state.settings.db_pool_timeout_seconds)

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from backend.dependencies import AppSettings, OwnerId, UnitOfWork, Work
 from backend.errors import IdempotencyKeyReused, ServiceUnavailable
-from backend.mapping import TaskList, column_values, to_api, to_utc_filter
+from backend.mapping import column_values, replayed_task, to_api, to_utc_filter
 from backend.pagination import link_header, list_etag
 from backend.preconditions import if_match_condition, none_match
 from backend.repository import TaskQuery, TaskRepository, etag_of
@@ -60,7 +60,7 @@ class TaskHandlers(TasksHandlers):
         self._settings = settings
 
     async def _repository(self) -> TaskRepository:
-        return TaskRepository(await self._work.connection(), self._owner_id)
+        return TaskRepository(await self._work.session(), self._owner_id)
 
     async def list_tasks(
         self,
@@ -107,13 +107,13 @@ class TaskHandlers(TasksHandlers):
         )
         if link:
             headers["Link"] = link
-        return TaskList(page.rows)
+        return [to_api(row) for row in page.rows]
 
     async def create_task(
         self, *, user_id: str, body: TaskCreate, idempotency_key: str | None
     ) -> Task:
         values = column_values(body, only_sent=False)
-        repository = await self._repository()
+        request_hash = ""
         if idempotency_key is not None:
             # warnings=False: generated defaults are plain strings ('medium'), not enum members;
             # they serialize to the same JSON, but pydantic would warn on every such request.
@@ -121,26 +121,29 @@ class TaskHandlers(TasksHandlers):
             request_hash = hashlib.sha256(
                 orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
             ).hexdigest()
-            stored = await repository.claim_key(
-                idempotency_key, request_hash, self._settings.idempotency_ttl_hours
-            )
-            if stored is not None:
-                if stored.request_hash != request_hash:
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was already used with a different request body"
-                    )
-                if stored.response_body is None:  # pragma: no cover - claims commit with their task
-                    raise ServiceUnavailable(
-                        "a request with this Idempotency-Key is in progress", retry_after=1
-                    )
-                task = Task.model_validate_json(stored.response_body)
-                self._created_headers(task.id, f'"{task.id}.1"')
-                return task
-        row = await repository.create(values)
-        task = to_api(row)
-        if idempotency_key is not None:
-            await repository.record_key_response(idempotency_key, task.id, task.model_dump_json())
-        self._created_headers(task.id, etag_of(row))
+        created = await (await self._repository()).create(
+            values,
+            max_tasks=self._settings.max_tasks_per_user,
+            key=idempotency_key,
+            request_hash=request_hash,
+            ttl_hours=self._settings.idempotency_ttl_hours,
+        )
+        if created.replay is not None:
+            stored = created.replay
+            if stored.request_hash != request_hash:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request body"
+                )
+            if stored.response_body is None:  # pragma: no cover - keys are written with their task
+                raise ServiceUnavailable(
+                    "a request with this Idempotency-Key is in progress", retry_after=1
+                )
+            task = replayed_task(stored.response_body)
+            self._created_headers(task.id, f'"{task.id}.1"')  # a create makes version 1
+            return task
+        assert created.row is not None
+        task = to_api(created.row)
+        self._created_headers(task.id, etag_of(created.row))
         return task
 
     def _created_headers(self, task_id: int, etag: str) -> None:

@@ -1,8 +1,9 @@
-"""GET requests read through `read_only_engine`: fewer round trips, no write lock, same data.
+"""Connections of the request path: autocommit on PostgreSQL, no write lock for SQLite reads.
 
-PostgreSQL: reads run in autocommit (one round trip for a one-query request instead of BEGIN,
-query, COMMIT). SQLite: reads take a deferred BEGIN, so a reader never holds the write lock.
-Also: DB_PREPARE_THRESHOLD can turn psycopg's prepared statements off (PgBouncer).
+PostgreSQL: every statement runs in autocommit (one round trip instead of BEGIN, statement,
+COMMIT) with the statement timeout and UTC set per connection. SQLite: reads take a deferred
+BEGIN, so a reader never holds the write lock. DB_PREPARE_THRESHOLD can turn psycopg's prepared
+statements off (PgBouncer).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from backend.db import create_engine, read_only_engine
+from backend.db import create_engine, create_pool, read_only_engine
 from backend.settings import Settings
 
 
@@ -20,25 +21,37 @@ def _settings(url: str, **values: object) -> Settings:
     return Settings(_env_file=None, database_url=url, **values)  # type: ignore[call-arg]
 
 
-async def _transaction_status(url: str, *, read_only: bool) -> str:
-    engine = create_engine(_settings(url))
-    bind = read_only_engine(engine) if read_only else engine
+async def _pooled(settings: Settings) -> dict[str, object]:
+    """What a request's connection from the PostgreSQL pool is set to."""
+    pool = create_pool(settings)
+    await pool.open(wait=True, timeout=10)
     try:
-        async with bind.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
-            raw = await connection.get_raw_connection()
-            status: str = raw.driver_connection.info.transaction_status.name
-            await connection.commit()
-        return status
+        async with pool.connection() as connection:
+            timeout = await (await connection.execute("SHOW statement_timeout")).fetchone()
+            zone = await (await connection.execute("SHOW TimeZone")).fetchone()
+            return {
+                "autocommit": connection.autocommit,
+                "status": connection.info.transaction_status.name,
+                "statement_timeout": timeout[0] if timeout else None,
+                "time_zone": zone[0] if zone else None,
+                "prepare_threshold": connection.prepare_threshold,
+            }
     finally:
-        await engine.dispose()
+        await pool.close()
 
 
-async def test_postgres_reads_run_in_autocommit_writes_in_a_transaction(
+async def test_postgres_requests_run_in_autocommit_with_the_session_settings(
     scratch_postgres: str,
 ) -> None:
-    assert await _transaction_status(scratch_postgres, read_only=True) == "IDLE"
-    assert await _transaction_status(scratch_postgres, read_only=False) == "INTRANS"
+    """No BEGIN/COMMIT round trips: each statement is its own transaction."""
+    pooled = await _pooled(_settings(scratch_postgres, db_statement_timeout_ms=1234))
+    assert pooled == {
+        "autocommit": True,
+        "status": "IDLE",
+        "statement_timeout": "1234ms",
+        "time_zone": "UTC",
+        "prepare_threshold": 5,
+    }
 
 
 async def test_sqlite_reader_does_not_block_a_writer(scratch_sqlite: str) -> None:
@@ -72,10 +85,5 @@ def test_prepare_threshold_from_the_environment(
 
 
 async def test_prepared_statements_off_reaches_psycopg(scratch_postgres: str) -> None:
-    engine = create_engine(_settings(scratch_postgres, db_prepare_threshold=None))
-    try:
-        async with engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            assert raw.driver_connection.prepare_threshold is None
-    finally:
-        await engine.dispose()
+    pooled = await _pooled(_settings(scratch_postgres, db_prepare_threshold=None))
+    assert pooled["prepare_threshold"] is None

@@ -222,11 +222,12 @@ async def test_concurrent_creates_with_one_key_and_two_bodies(
 async def test_concurrent_duplicates_wait_for_the_first_claim(
     pg_server: LiveServer, migrated_postgres: str, carol: User
 ) -> None:
-    """All 20 requests are provably in flight at once, blocked behind the first one's claim.
+    """All 20 requests are provably in flight at once, then race for the key.
 
-    A lock on the tasks table holds the first request after it claimed the key; the other
-    19 then wait on that claim (ON CONFLICT). Only when all 20 are seen waiting in
-    pg_stat_activity is the lock released.
+    A lock on the tasks table holds every request in its insert (each has looked the key up
+    and found nothing). Only when all 20 are seen waiting in pg_stat_activity is the lock
+    released: one insert of task and key wins, the others fail on the key's primary key as a
+    whole (their tasks undone with them), look the key up again and replay the winner's.
     """
     url = migrated_postgres
     with psycopg.connect(libpq(url)) as blocker:
