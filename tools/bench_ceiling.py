@@ -309,10 +309,12 @@ def main(argv: list[str] | None = None) -> None:
         "server_header": False,
     }
     if args.workers > 1:
-        from backend.workers import Supervisor
+        from backend.workers import serve_workers
 
         raise SystemExit(
-            Supervisor(config, host=args.host, port=args.port, workers=args.workers).run()
+            serve_workers(
+                uvicorn.Config(**config, host=args.host, port=args.port, workers=args.workers)
+            )
         )
     uvicorn.run(host=args.host, port=args.port, **config)
 
