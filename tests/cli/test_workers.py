@@ -59,16 +59,21 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _established_inodes(port: int) -> set[str]:
-    """Inodes of ESTABLISHED TCP sockets whose local port is `port` (the accepted side)."""
+def _inodes(port: int, state: str) -> set[str]:
+    """Inodes of TCP sockets in `state` whose local port is `port`."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":
+            if local_port == port and fields[3] == state:
                 inodes.add(fields[9])
     return inodes
+
+
+def _established_inodes(port: int) -> set[str]:
+    """The accepted side of connections to `port`."""
+    return _inodes(port, "01")
 
 
 def _open_keepalive_connections(port: int, count: int) -> list[socket.socket]:
@@ -97,6 +102,14 @@ def _wait_for(condition: object, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(two_workers: LiveServer) -> None:
+    port = int(two_workers.base_url.rsplit(":", 1)[1])
+    listening = _inodes(port, "0A")
+    per_worker = [_socket_inodes(pid) & listening for pid in _children(two_workers.process.pid)]
+    assert len(listening) == 2 and sorted(map(len, per_worker)) == [1, 1], per_worker
+    assert per_worker[0] != per_worker[1]
 
 
 def test_connections_are_spread_over_the_workers(two_workers: LiveServer) -> None:
