@@ -19,11 +19,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger("todo_api")
 
 
+def _invalid(exc: ValidationError) -> str:
+    """What is wrong with the configuration, without the values given (they may be secrets)."""
+    problems = [
+        f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return "invalid configuration: " + "; ".join(problems)
+
+
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        sys.exit(f"todo-api: invalid configuration:\n{exc}")
+        sys.exit(f"todo-api: {_invalid(exc)}")
 
 
 def _announce_dev_secret(settings: Settings) -> None:
@@ -52,12 +61,20 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
 
 def served_app() -> FastAPI:
     """The app factory `serve` gives uvicorn: each worker process sets up its logging first."""
+    from uvicorn.config import STARTUP_FAILURE
+
     from backend.app import create_app
     from backend.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except Exception:
+        # uvicorn's supervisor stops on this exit status; on any other it starts the worker
+        # again, and an app that cannot be built would be rebuilt in a loop forever.
+        logger.exception("the app cannot be built")
+        sys.exit(STARTUP_FAILURE)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -70,9 +87,9 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        configure_logging("INFO")
-        logger.error(f"invalid configuration: {exc}")
-        return 2
+        configure_logging("INFO")  # LOG_LEVEL itself may be what is invalid
+        logger.error(_invalid(exc))
+        return 1
     configure_logging(settings.log_level)
     if settings.is_sqlite:
         upgrade_to_head(settings.database_url)
