@@ -161,6 +161,9 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         dependencies=dependencies,
+        # The contract has no trailing-slash paths: `/api/x/tasks/` is a 404, never a redirect
+        # whose Location Starlette would build from the request's Host header.
+        redirect_slashes=False,
         # FastAPI's own OpenTelemetry hooks: we ship no tracer, meter or logger provider, and
         # checking for one cost ~3% of every request. Enable here together with a provider.
         telemetry={"tracing": False, "metrics": False, "logs": False},

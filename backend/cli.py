@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from backend.settings import Settings
 
-BANNER = "=" * 78
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+logger = logging.getLogger("todo_api")
+
+
+def _invalid(exc: ValidationError) -> str:
+    """What is wrong with the configuration, without the values given (they may be secrets)."""
+    problems = [
+        f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return "invalid configuration: " + "; ".join(problems)
 
 
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        sys.exit(f"todo-api: invalid configuration:\n{exc}")
+        sys.exit(f"todo-api: {_invalid(exc)}")
 
 
 def _announce_dev_secret(settings: Settings) -> None:
@@ -28,17 +41,12 @@ def _announce_dev_secret(settings: Settings) -> None:
     _, generated = resolve_hs_secret(settings)
     if generated is None:
         return
-    print(
-        f"{BANNER}\n"
-        "WARNING: no authentication is configured (BETTER_AUTH_SECRET, BETTER_AUTH_URL or\n"
-        "JWT_JWKS_URL). For local development only, tokens are signed with a generated secret\n"
-        f"kept in {generated}.\n"
-        "Get a token with:   todo-api token USER_ID\n"
-        "then send it as:    Authorization: Bearer <token>\n"
-        "This mode is refused when TODO_ENV=production.\n"
-        f"{BANNER}",
-        file=sys.stderr,
-        flush=True,
+    logger.warning(
+        "no authentication is configured (BETTER_AUTH_SECRET, BETTER_AUTH_URL or JWT_JWKS_URL). "
+        f"For local development only, tokens are signed with a generated secret kept in "
+        f"{generated}. Get a token with `todo-api token USER_ID` and send it as "
+        "`Authorization: Bearer <token>`. This mode is refused when TODO_ENV=production.",
+        extra={"secret_file": str(generated)},
     )
 
 
@@ -51,40 +59,65 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def served_app() -> FastAPI:
+    """The app factory `serve` gives uvicorn: each worker process sets up its logging first."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    from backend.app import create_app
+    from backend.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        return create_app(settings)
+    except Exception:
+        # uvicorn's supervisor stops on this exit status; on any other it starts the worker
+        # again, and an app that cannot be built would be rebuilt in a loop forever.
+        logger.exception("the app cannot be built")
+        sys.exit(STARTUP_FAILURE)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
-    from backend.logs import configure_logging, logging_config
+    from backend.logs import configure_logging
     from backend.migrate import is_at_head, upgrade_to_head
 
-    settings = _settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        configure_logging("INFO")  # LOG_LEVEL itself may be what is invalid
+        logger.error(_invalid(exc))
+        return 1
     configure_logging(settings.log_level)
     if settings.is_sqlite:
         upgrade_to_head(settings.database_url)
     elif not is_at_head(settings.database_url):
-        print(
-            "todo-api: the database schema is not at the latest migration; run `todo-api migrate`",
-            file=sys.stderr,
-        )
+        logger.error("the database schema is not at the latest migration; run `todo-api migrate`")
         return 1
     _announce_dev_secret(settings)
-    config: dict[str, Any] = {
-        "app": "backend.app:create_app",
-        "factory": True,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,  # ours is backend.middleware's JSON line
-        "log_config": logging_config(settings.log_level),
-        "timeout_graceful_shutdown": args.graceful_timeout,
-        "server_header": False,
-    }
+    config = uvicorn.Config(
+        "backend.cli:served_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # ours is backend.middleware's JSON line
+        log_config=None,  # configure_logging, in this process and in each worker
+        timeout_graceful_shutdown=args.graceful_timeout,
+        server_header=False,
+    )
     if args.workers > 1:
-        from backend.workers import Supervisor
+        from backend.workers import serve_workers
 
-        return Supervisor(config, host=args.host, port=args.port, workers=args.workers).run()
+        return serve_workers(config)
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(host=args.host, port=args.port, **config)
-    return 0
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def migrate(_: argparse.Namespace) -> int:

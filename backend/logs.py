@@ -15,15 +15,6 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
     "asctime",
     "color_message",
 }
-LOGGERS = ("todo_api", "uvicorn", "uvicorn.error")
-
-# Our JSON lines carry no caller, thread or process fields; logging gathers them for every
-# record unless told not to (the logging HOWTO's "Optimization" section). The access log
-# writes a record per request: this was about half of its cost (callgrind).
-logging._srcfile = None
-logging.logThreads = False
-logging.logProcesses = False
-logging.logMultiprocessing = False
 
 
 class UtcTimestamps:
@@ -66,28 +57,47 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def logging_config(level: str) -> dict[str, Any]:
-    """Our loggers and uvicorn's through one JSON handler on stderr, as a dictConfig.
-
-    Given to uvicorn as `log_config`, so each `--workers` process (spawned, with fresh
-    logging) applies it too; otherwise workers would drop every access-log line.
-    """
-    logger = {"handlers": ["json"], "level": level.upper(), "propagate": False}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "backend.logs.JsonFormatter"}},
-        "handlers": {
-            "json": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "loggers": {name: dict(logger) for name in LOGGERS},
-    }
+# Libraries whose INFO records are per-request noise that carries full URLs (query strings,
+# credentials): httpx logs every request the JWKS client makes.
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def configure_logging(level: str) -> None:
-    """Apply `logging_config` in this process."""
-    logging.config.dictConfig(logging_config(level))
+    """The process's one log pipeline: every record, from any module, as a JSON line on stderr.
+
+    The root logger carries the only handler, at `level`; uvicorn's loggers and ours propagate
+    to it, and Python warnings are routed into it. `todo-api serve` calls this in the parent
+    process and in each worker, before uvicorn or the app logs anything.
+    """
+    # Our JSON lines carry no thread or process fields; logging gathers them for every record
+    # unless told not to (the logging HOWTO's "Optimization" section).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter}},
+            "handlers": {
+                "json": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "root": {"handlers": ["json"], "level": level.upper()},
+            "loggers": {
+                # Through the root handler only, whatever an earlier configuration gave them.
+                **{
+                    name: {"handlers": [], "level": "NOTSET", "propagate": True}
+                    for name in ("todo_api", "uvicorn", "uvicorn.error")
+                },
+                # Off: backend.middleware writes the access line, with the request's context.
+                # uvicorn writes its own only while this logger has a handler to reach.
+                "uvicorn.access": {"handlers": [], "propagate": False},
+                **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+            },
+        }
+    )
+    logging.captureWarnings(True)

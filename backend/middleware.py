@@ -1,6 +1,11 @@
-"""Pure ASGI middleware: request ids, version header, access log, and body limits.
+"""Pure ASGI middleware: the request context (ids, headers, access log), body checks, errors.
 
 Pure ASGI (not BaseHTTPMiddleware) keeps the hot path cheap and streams untouched.
+
+The body limit is here, not FastAPI's `max_body_size`: when a request declares a Content-Length
+over that limit, Starlette's limiter replaces whatever response the app starts with its own
+`text/plain` 413, outside every middleware and exception handler, so the client would get
+neither the contract's problem+json nor X-Request-ID. This guard is the only body limit.
 """
 
 from __future__ import annotations
@@ -32,8 +37,26 @@ _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+PRIVATE_NO_CACHE = (b"cache-control", b"private, no-cache")
+
+
+def _is_user_scoped(path: str) -> bool:
+    """True for paths under /api/{user_id}/ (the health endpoints are not a user's)."""
+    if not path.startswith("/api/"):
+        return False
+    user, slash, _ = path[5:].partition("/")
+    return bool(user and slash) and user != "health"
+
+
 class RequestContextMiddleware:
-    """Adds X-Request-ID and API-Version to every response and writes one access-log line."""
+    """Adds X-Request-ID, API-Version and safety headers to every response; one access-log line.
+
+    `X-Content-Type-Options: nosniff` goes on every response. A response to a request that
+    carries credentials, or under /api/{user_id}/, is one user's data: it gets
+    `Cache-Control: private, no-cache` (shared caches keep no copy, a browser revalidates
+    with the ETag) unless the handler chose its own Cache-Control.
+    """
 
     def __init__(self, app: ASGIApp, *, api_version: str) -> None:
         self.app = app
@@ -53,13 +76,17 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id.decode()
         status = 500
-        extra = [(b"api-version", self.api_version), (b"x-request-id", request_id)]
+        extra = [(b"api-version", self.api_version), (b"x-request-id", request_id), NOSNIFF]
+        private = _header(scope, b"authorization") is not None or _is_user_scoped(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = [*message.get("headers", ()), *extra]
+                if private and all(key != b"cache-control" for key, _ in headers):
+                    headers.append(PRIVATE_NO_CACHE)
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -1,43 +1,46 @@
-"""`todo-api serve --workers N`: N uvicorn processes, each listening on its own SO_REUSEPORT socket.
+"""`todo-api serve --workers N`: uvicorn's own supervisor, with a listening socket per worker.
 
-uvicorn's own `--workers` shares one listening socket between processes, and whichever worker
-wakes first accepts every pending connection. Clients that hold a few keep-alive connections (a
-load balancer, a front-end server, a benchmark) then often land on one worker while the others
-idle: measured here, 8 connections to 2 workers gave one worker 4 s of CPU and the other none.
-With a listening socket per worker and SO_REUSEPORT, the kernel spreads new connections over
-the workers by a hash of the client address.
+uvicorn's `Multiprocess` starts the workers, health-checks them, replaces one that dies, stops
+when one fails to start, and turns SIGTERM/SIGINT into a graceful shutdown of every worker. It
+hands each worker the sockets it was given, and a socket reaches a spawned worker by pickling.
 
-The supervisor is deliberately small: it starts the workers, restarts one that dies after it
-was serving, stops everything (exit 1) if one dies before it ever served, and forwards SIGTERM
-and SIGINT so each worker drains its in-flight requests before the supervisor exits 0.
+What we change is only which socket a worker listens on. uvicorn's shared socket lets whichever
+worker wakes first accept every pending connection, so a client that holds a few keep-alive
+connections (a load balancer, a front-end server, a benchmark) often lands on one worker while
+the others idle. `ReusePortSocket` pickles as "bind a new SO_REUSEPORT socket to this address",
+so each worker opens its own listener and the kernel spreads new connections over the workers
+by a hash of the client address. docs/adr/0002-worker-supervision.md has the measurement.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import signal
 import socket
-import time
-from dataclasses import dataclass, field
-from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event
-from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 logger = logging.getLogger("todo_api")
-POLL_SECONDS = 0.2
-# A worker that dies this soon after its previous restart is restarted only after a pause,
-# so a crash loop (e.g. the database refusing connections at start-up) does not spin.
-RESTART_BACKOFF_SECONDS = 1.0
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port) with SO_REUSEPORT, not yet listening."""
+class ReusePortSocket(socket.socket):
+    """A SO_REUSEPORT TCP socket that arrives in another process as a new one on its address."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        host, port = self.getsockname()[:2]
+        return reuse_port_socket, (host, port)
+
+
+def reuse_port_socket(host: str, port: int) -> ReusePortSocket:
+    """A TCP socket bound to (host, port) with SO_REUSEPORT, not yet listening.
+
+    Made with IPPROTO_TCP (not protocol 0): asyncio sets TCP_NODELAY on accepted connections only
+    when the listening socket says it is TCP.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = ReusePortSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
@@ -45,126 +48,34 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    sock.set_inheritable(True)
     return sock
 
 
-class _WorkerServer(uvicorn.Server):
-    """uvicorn's server, telling the supervisor once it is serving."""
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, its workers listening on sockets of their own."""
 
-    def __init__(self, config: uvicorn.Config, ready: Event) -> None:
-        super().__init__(config)
-        self._ready = ready
+    def __init__(self, config: uvicorn.Config, listener: ReusePortSocket) -> None:
+        # The parent's socket is bound, never listening: it holds the port for the
+        # supervisor's lifetime, so nothing else can take it between worker restarts.
+        super().__init__(config, sockets=[listener])
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            self._ready.set()
-
-
-def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
-    # uvicorn restores this handler and re-raises SIGTERM once it has drained; exit 0 then.
-    raise SystemExit(0)
+    def failed_to_start(self) -> bool:
+        """True when `run` stopped because a worker exited before it could serve."""
+        return any(process.exitcode == STARTUP_FAILURE for process in self.processes)
 
 
-def _run_worker(config_kwargs: dict[str, Any], host: str, port: int, ready: Event) -> None:
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    signal.signal(signal.SIGINT, _exit_cleanly)  # Ctrl+C reaches the whole process group
-    sock = reuse_port_socket(host, port)
-    config = uvicorn.Config(**config_kwargs, host=host, port=port)
-    _WorkerServer(config, ready).run(sockets=[sock])
-
-
-@dataclass
-class _Worker:
-    process: SpawnProcess
-    ready: Event
-    started_at: float = field(default_factory=time.monotonic)
-
-
-class Supervisor:
-    """Runs `workers` copies of the app on (host, port) until SIGTERM or SIGINT."""
-
-    def __init__(
-        self, config_kwargs: dict[str, Any], *, host: str, port: int, workers: int
-    ) -> None:
-        self._config_kwargs = config_kwargs
-        self._host = host
-        self._port = port
-        self._count = workers
-        self._context = multiprocessing.get_context("spawn")
-        self._workers: list[_Worker] = []
-        self._stopping = False
-
-    def _spawn(self) -> _Worker:
-        ready = self._context.Event()
-        process = self._context.Process(
-            target=_run_worker,
-            args=(self._config_kwargs, self._host, self._port, ready),
-            name="todo-api-worker",
+def serve_workers(config: uvicorn.Config) -> int:
+    """Run `config.workers` workers on (config.host, config.port); the process's exit status."""
+    try:
+        listener = reuse_port_socket(config.host, config.port)
+    except OSError as exc:
+        logger.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror)
+        return 1
+    with listener:
+        logger.info(
+            "serving on http://%s:%d with %d workers", config.host, config.port, config.workers
         )
-        process.start()
-        return _Worker(process, ready)
-
-    def _request_stop(self, _signum: int, _frame: FrameType | None) -> None:
-        self._stopping = True
-
-    def run(self) -> int:
-        # Held (bound, never listening) for the supervisor's lifetime: the port cannot be taken
-        # between worker restarts, and a port already in use fails here, before any worker.
-        try:
-            holder = reuse_port_socket(self._host, self._port)
-        except OSError as exc:
-            logger.error("cannot listen on %s:%d: %s", self._host, self._port, exc.strerror)
-            return 1
-        signal.signal(signal.SIGTERM, self._request_stop)
-        signal.signal(signal.SIGINT, self._request_stop)
-        try:
-            self._workers = [self._spawn() for _ in range(self._count)]
-            logger.info(
-                "serving on http://%s:%d with %d workers", self._host, self._port, self._count
-            )
-            status = self._watch()
-            clean = self._stop_all()
-            return status if clean else 1
-        finally:
-            holder.close()
-
-    def _watch(self) -> int:
-        while not self._stopping:
-            for index, worker in enumerate(self._workers):
-                if worker.process.is_alive():
-                    continue
-                if not worker.ready.is_set():
-                    logger.error(
-                        "worker %s exited with %s before serving; stopping",
-                        worker.process.pid,
-                        worker.process.exitcode,
-                    )
-                    return 1
-                logger.warning(
-                    "worker %s exited with %s; restarting it",
-                    worker.process.pid,
-                    worker.process.exitcode,
-                )
-                if time.monotonic() - worker.started_at < RESTART_BACKOFF_SECONDS:
-                    time.sleep(RESTART_BACKOFF_SECONDS)
-                self._workers[index] = self._spawn()
-            time.sleep(POLL_SECONDS)
-        return 0
-
-    def _stop_all(self) -> bool:
-        """SIGTERM every worker, wait for them to drain; True if all exited 0."""
-        for worker in self._workers:
-            if worker.process.is_alive():
-                worker.process.terminate()  # SIGTERM: the worker drains, then exits 0
-        grace = float(self._config_kwargs.get("timeout_graceful_shutdown") or 0) + 5.0
-        deadline = time.monotonic() + grace
-        for worker in self._workers:
-            worker.process.join(max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                logger.error(
-                    "worker %s did not stop in %.0f s; killing it", worker.process.pid, grace
-                )
-                worker.process.kill()
-                worker.process.join()
-        return all(worker.process.exitcode == 0 for worker in self._workers)
+        supervisor = Supervisor(config, listener)
+        supervisor.run()  # until SIGTERM/SIGINT, or until a worker fails to start
+        return 1 if supervisor.failed_to_start() else 0

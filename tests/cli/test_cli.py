@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from tests.support import start_server, stop_server
 
@@ -89,3 +91,26 @@ def test_migrate_upgrades_a_fresh_database(tmp_path: Path) -> None:
     result = run(["migrate"], tmp_path, env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fresh.db").exists()
+
+
+def test_a_worker_whose_app_cannot_be_built_exits_with_uvicorns_startup_failure(
+    tmp_path: Path,
+) -> None:
+    """Any other status makes uvicorn's supervisor start the worker again, forever."""
+    code = (
+        "import backend.app\n"
+        "def broken(settings):\n"
+        "    raise RuntimeError('the contract is not fully implemented')\n"
+        "backend.app.create_app = broken\n"
+        "from backend.cli import served_app\n"
+        "served_app()\n"
+    )
+    env = clean_env(BETTER_AUTH_SECRET="x" * 40, DATABASE_URL=f"sqlite:///{tmp_path / 't.db'}")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == STARTUP_FAILURE
+    (line,) = done.stderr.splitlines()
+    entry = json.loads(line)
+    assert entry["message"] == "the app cannot be built"
+    assert "the contract is not fully implemented" in entry["exception"]

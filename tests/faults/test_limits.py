@@ -78,6 +78,8 @@ def _assert_too_large(status: int, headers: dict[str, str], body: bytes) -> None
     assert headers["content-type"] == PROBLEM_JSON
     assert headers["connection"] == "close"
     assert headers["x-request-id"] == "limit-test"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "private, no-cache"
     problem = json.loads(body)
     assert problem["type"] == PROBLEMS + "payload-too-large"
     assert problem["status"] == 413 and problem["request_id"] == "limit-test"

@@ -13,7 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.support import SECRET, LiveServer, User, iter_lines, token_for
+from tests.auth.helpers import ISSUER, claims, ed25519_key
+from tests.support import SECRET, LiveServer, User, free_port, iter_lines, token_for
 from tests.writes.helpers import assert_problem, running_server, server_env
 
 TASKS = "/api/{user_id}/tasks"
@@ -166,3 +167,44 @@ async def test_every_worker_process_writes_json_access_logs(tmp_path: Path, alic
                 assert response.status_code == 200
         for n in range(4):
             _check_entry(_access(live, f"worker-{n}"), "GET", TASKS, 200, alice.id)
+
+
+def _unreachable_jwks_env(workdir: Path, log_level: str) -> dict[str, str]:
+    """JWKS-only auth whose key set cannot be fetched: the verifier warns on every try."""
+    return server_env(
+        f"sqlite:///{workdir / 'todo.db'}",
+        BETTER_AUTH_SECRET="",
+        BETTER_AUTH_URL=ISSUER,
+        JWT_JWKS_URL=f"http://user:pw@127.0.0.1:{free_port()}/jwks?x=1",
+        JWKS_REFETCH_COOLDOWN_SECONDS="0",
+        JWKS_TIMEOUT_SECONDS="1",
+        LOG_LEVEL=log_level,
+    )
+
+
+async def _request_needing_the_key_set(server: LiveServer) -> None:
+    token = ed25519_key("never-published").sign(claims("alice", iss=ISSUER, aud=ISSUER))
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        response = await http.get(
+            "/api/alice/tasks",
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "jwks-down"},
+        )
+    assert response.status_code in (401, 503), response.text
+
+
+async def test_warnings_from_any_module_are_json_lines_at_the_log_level(tmp_path: Path) -> None:
+    with running_server(_unreachable_jwks_env(tmp_path, "INFO"), tmp_path) as server:
+        await _request_needing_the_key_set(server)
+        _access(server, "jwks-down")  # the request's own line is written
+    entries = _entries(server)  # every line the process wrote, stdout and stderr
+    jwks = [e for e in entries if e["logger"] == "backend.auth.jwks"]
+    assert len(jwks) >= 2 and all(e["level"] == "warning" for e in jwks), entries
+    assert any(e["logger"] == "uvicorn.error" for e in entries)
+    assert not any(e["logger"] == "uvicorn.access" for e in entries), "a second access log"
+
+
+async def test_log_level_applies_to_every_module(tmp_path: Path) -> None:
+    with running_server(_unreachable_jwks_env(tmp_path, "ERROR"), tmp_path) as server:
+        await _request_needing_the_key_set(server)
+    entries = _entries(server)
+    assert not [e for e in entries if e["level"] in ("debug", "info", "warning")], entries

@@ -43,6 +43,7 @@ async def test_unexpected_error_is_a_500_problem_with_request_id_version_and_cor
     assert response.headers["x-request-id"] == "trace-123"
     assert response.headers["api-version"] == app.version
     assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert response.headers["x-content-type-options"] == "nosniff"
     body = response.json()
     assert body["status"] == 500 and body["request_id"] == "trace-123"
     assert "secret internal detail" not in response.text
