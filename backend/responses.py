@@ -1,8 +1,6 @@
-"""What a handler may return besides a model: early bodiless answers and pre-rendered JSON."""
+"""What a handler may raise instead of returning a model: an early bodiless answer."""
 
 from __future__ import annotations
-
-from abc import ABC, abstractmethod
 
 
 class NotModified(Exception):
@@ -11,17 +9,3 @@ class NotModified(Exception):
     def __init__(self, etag: str) -> None:
         super().__init__(etag)
         self.etag = etag
-
-
-class RendersJson(ABC):
-    """A return value that renders its own response body (backend.routing sends it as is).
-
-    For large values whose JSON can be written straight from stored data, byte for byte what
-    the response model's serializer would give; each implementation proves that in its tests.
-    """
-
-    __slots__ = ()
-
-    @abstractmethod
-    def render_json(self) -> bytes:
-        """The response body: the JSON the declared response model would serialize to."""

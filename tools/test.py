@@ -5,7 +5,8 @@ in uv.lock (the project with its `dev` extra, through the pinned uv), installs t
 tools from tools/package-lock.json when Node.js is present,
 then runs the drift gate, the static checks, the contract checks and pytest. Every step runs
 even after a failure, so one run shows everything that is wrong; the exit status is non-zero
-if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k smoke`).
+if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k smoke`);
+`python3 -m tools.test --setup` only installs (a backend developer's one set-up command).
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def ensure_environment(results: list[tuple[str, int, float]]) -> bool:
 
 def main(argv: list[str]) -> int:
     results: list[tuple[str, int, float]] = []
+    if argv[:1] == ["--setup"]:
+        ready = ensure_environment(results)
+        print("set up: .venv (uv.lock) and tools/node_modules" if ready else "set-up failed")
+        return 0 if ready else 1
     if ensure_environment(results):
         python = str(PYTHON)
         _run("drift gate", [python, "-m", "tools.regen", "--check"], results)
