@@ -7,7 +7,8 @@ contract's `Problem` schema (type, title, status, detail, instance, request_id, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from http import HTTPStatus
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -21,9 +22,9 @@ PROBLEM_BASE = "https://todo-api.dev/problems/"
 class DomainError(Exception):
     """An error with a fixed HTTP meaning; subclasses set status, type and title."""
 
-    status: ClassVar[int] = 500
-    slug: ClassVar[str] = "internal-error"
-    title: ClassVar[str] = "Internal Server Error"
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal Server Error"
 
     def __init__(
         self,
@@ -105,9 +106,14 @@ class PreconditionFailed(DomainError):
 
 
 class PayloadTooLarge(DomainError):
+    """The body is not read to its end: the connection closes after this answer."""
+
     status = 413
     slug = "payload-too-large"
     title = "Payload Too Large"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
 
 
 class UnsupportedMediaType(DomainError):
@@ -180,21 +186,33 @@ def problem_body(
     return orjson.dumps(body)
 
 
-def problem_response(
-    error: DomainError, *, instance: str | None = None, request_id: str | None = None
-) -> Response:
-    """Render a domain error as the contract's Problem document."""
+def problem_response(error: DomainError, scope: Scope) -> Response:
+    """The one rendering of every error: the contract's Problem document for this request.
+
+    Exception handlers and middleware alike answer through this, so every error body carries
+    the same fields (`instance`, `request_id`, `errors`) and the error's own headers.
+    """
+    state: Mapping[str, Any] = scope.get("state", {})
     return Response(
         content=problem_body(
             status=error.status,
             type_=error.type,
             title=error.title,
             detail=error.detail,
-            instance=instance,
-            request_id=request_id,
+            instance=problem_instance(scope),
+            request_id=state.get("request_id"),
             errors=error.errors,
         ),
         status_code=error.status,
         headers=error.headers,
         media_type=PROBLEM_MEDIA_TYPE,
     )
+
+
+def http_problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> DomainError:
+    """A DomainError for an HTTP status that has no class of its own (from HTTPException)."""
+    error = DomainError(detail, headers=headers)
+    error.status = status
+    error.title = HTTPStatus(status).phrase
+    error.slug = error.title.lower().replace(" ", "-")
+    return error

@@ -14,21 +14,18 @@ import logging
 import random
 import re
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.db import is_database_unavailable
 from backend.errors import (
-    PROBLEM_MEDIA_TYPE,
     BadRequest,
     DomainError,
     InternalError,
     PayloadTooLarge,
     ServiceUnavailable,
     UnsupportedMediaType,
-    problem_body,
-    problem_instance,
+    problem_response,
 )
 
 access_log = logging.getLogger("todo_api.access")
@@ -120,7 +117,7 @@ class BodyGuardMiddleware:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _send_problem(scope, send, self._too_large())
+            await _send_problem(scope, receive, send, self._too_large())
             return
         chunks: list[bytes] = []
         size = 0
@@ -132,7 +129,7 @@ class BodyGuardMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _send_problem(scope, send, self._too_large())
+                await _send_problem(scope, receive, send, self._too_large())
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -144,6 +141,7 @@ class BodyGuardMiddleware:
                 shown = media_type or "no Content-Type"
                 await _send_problem(
                     scope,
+                    receive,
                     send,
                     UnsupportedMediaType(f"the request body must be application/json, not {shown}"),
                 )
@@ -152,7 +150,9 @@ class BodyGuardMiddleware:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError:
-                await _send_problem(scope, send, BadRequest("the request body is not valid UTF-8"))
+                await _send_problem(
+                    scope, receive, send, BadRequest("the request body is not valid UTF-8")
+                )
                 return
         replayed = False
 
@@ -202,7 +202,7 @@ class ErrorBoundaryMiddleware:
             else:
                 error_log.exception("unhandled error")
                 error = InternalError("an unexpected error occurred")
-            await _send_problem(scope, send, error)
+            await _send_problem(scope, receive, send, error)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -212,22 +212,5 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_problem(scope: Scope, send: Send, error: DomainError) -> None:
-    state: dict[str, Any] = scope.get("state", {})
-    body = problem_body(
-        status=error.status,
-        type_=error.type,
-        title=error.title,
-        detail=error.detail,
-        instance=problem_instance(scope),
-        request_id=state.get("request_id"),
-    )
-    headers = [
-        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    headers += [(key.lower().encode(), value.encode()) for key, value in error.headers.items()]
-    if isinstance(error, PayloadTooLarge):
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send_problem(scope: Scope, receive: Receive, send: Send, error: DomainError) -> None:
+    await problem_response(error, scope)(scope, receive, send)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,8 +13,6 @@ from starlette.responses import Response
 from backend.contract import load_contract
 from backend.db import DATABASE_ERRORS, is_database_unavailable, is_rejected_value
 from backend.errors import (
-    PROBLEM_BASE,
-    PROBLEM_MEDIA_TYPE,
     BadRequest,
     DomainError,
     InternalError,
@@ -23,8 +20,7 @@ from backend.errors import (
     NotFound,
     ServiceUnavailable,
     ValidationFailed,
-    problem_body,
-    problem_instance,
+    http_problem,
     problem_response,
 )
 from backend.responses import NotModified
@@ -34,11 +30,7 @@ LOCATIONS = frozenset({"body", "query", "path", "header"})
 
 
 def _render(request: Request, error: DomainError) -> Response:
-    return problem_response(
-        error,
-        instance=problem_instance(request.scope),
-        request_id=getattr(request.state, "request_id", None),
-    )
+    return problem_response(error, request.scope)
 
 
 def validation_issues(errors: Any) -> list[dict[str, str]]:
@@ -101,20 +93,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 400:
         error = BadRequest("the request body could not be read as UTF-8 JSON")
     else:
-        phrase = HTTPStatus(exc.status_code).phrase
-        return Response(
-            problem_body(
-                status=exc.status_code,
-                type_=PROBLEM_BASE + phrase.lower().replace(" ", "-"),
-                title=phrase,
-                detail=str(exc.detail),
-                instance=problem_instance(request.scope),
-                request_id=getattr(request.state, "request_id", None),
-            ),
-            status_code=exc.status_code,
-            headers=headers,
-            media_type=PROBLEM_MEDIA_TYPE,
-        )
+        error = http_problem(exc.status_code, str(exc.detail), headers)
     return _render(request, error)
 
 

@@ -65,6 +65,9 @@ def ensure_environment(results: list[tuple[str, int, float]]) -> bool:
 
 def main(argv: list[str]) -> int:
     results: list[tuple[str, int, float]] = []
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if argv[:1] == ["--setup"]:
         ready = ensure_environment(results)
         print("set up: .venv (uv.lock) and tools/node_modules" if ready else "set-up failed")

@@ -21,7 +21,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
     @app.exception_handler(DomainError)
     async def _problem(request: Request, exc: DomainError) -> Response:
-        return problem_response(exc)
+        return problem_response(exc, request.scope)
 
     @app.get("/me")
     async def me(request: Request) -> dict[str, str]:
