@@ -42,7 +42,7 @@ CHROMIUM_HINT = "apt-get update && apt-get install -y chromium"
 # The page renews its token this long before `exp`. A negative margin is a page whose clock runs
 # behind the API's: it sends tokens the API already counts as expired, so the end-to-end run
 # exercises the 401 path (fresh token, one retry), on top of the short token lifetime.
-E2E_TOKEN_MARGIN_SECONDS = "-30"
+E2E_RENEWAL_MARGIN_SECONDS = "-30"
 E2E_JWT_EXPIRATION = "12s"
 
 
@@ -97,18 +97,34 @@ def link_node_modules() -> None:
         link.symlink_to(target, target_is_directory=True)
 
 
+def _native_cache(package: Path, node: Path) -> Path:
+    """Where a compiled better-sqlite3 is kept between installs: per its version and Node's ABI."""
+    version = json.loads((package / "package.json").read_text(encoding="utf-8"))["version"]
+    abi = _run([str(node), "-p", "process.versions.modules + '-' + process.arch"]).strip()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "todo-api" / f"better_sqlite3-{version}-node{abi}.node"
+
+
 def ensure_better_sqlite3() -> None:
-    """Compile better-sqlite3's native module once (tools/.npmrc keeps install scripts off).
+    """Compile better-sqlite3's native module (tools/.npmrc keeps install scripts off).
 
     Its install script would download a prebuilt binary; node-gyp builds it from the bundled
-    SQLite instead, against the installed Node.js headers (no download either).
+    SQLite instead, against the installed Node.js headers (no download either). That takes about
+    two minutes on two cores, so the result is also kept in ~/.cache/todo-api for the next
+    `npm ci`.
     """
     package = node_env.NODE_MODULES / "better-sqlite3"
-    if (package / "build" / "Release" / "better_sqlite3.node").exists():
+    built = package / "build" / "Release" / "better_sqlite3.node"
+    if built.exists():
+        return
+    node = Path(str(node_env.node())).resolve()
+    cached = _native_cache(package, node)
+    if cached.exists():
+        built.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, built)
         return
     npm = Path(str(node_env.npm())).resolve()
     gyp = npm.parent.parent / "node_modules" / "node-gyp" / "bin" / "node-gyp.js"
-    node = Path(str(node_env.node())).resolve()
     nodedir = node.parent.parent
     if not gyp.exists() or not (nodedir / "include" / "node" / "common.gypi").exists():
         raise Unavailable(
@@ -121,6 +137,9 @@ def ensure_better_sqlite3() -> None:
         cwd=package,
         timeout=900,
     )
+    with contextlib.suppress(OSError):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built, cached)
 
 
 def esbuild(entry: Path, outfile: Path, *, platform: str) -> None:
@@ -183,12 +202,16 @@ def _wait_until(service: Service, ready_path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
-            raise RuntimeError(f"{service.name} exited {service.process.returncode}:\n{service.log()}")
+            raise RuntimeError(
+                f"{service.name} exited {service.process.returncode}:\n{service.log()}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(service.url + ready_path, timeout=1.0).status_code == 200:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"{service.name} did not answer {ready_path} in {timeout:.0f}s:\n{service.log()}")
+    raise RuntimeError(
+        f"{service.name} did not answer {ready_path} in {timeout:.0f}s:\n{service.log()}"
+    )
 
 
 def _start(name: str, command: list[str], env: dict[str, str], port: int, workdir: Path) -> Service:
@@ -224,7 +247,7 @@ def running_stack(
     workdir: Path,
     *,
     jwt_expiration: str | None = E2E_JWT_EXPIRATION,
-    token_margin_seconds: str = E2E_TOKEN_MARGIN_SECONDS,
+    token_margin_seconds: str = E2E_RENEWAL_MARGIN_SECONDS,
     api_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Start Better Auth + page and the API (JWKS mode, CORS for the page); stop both after."""
@@ -320,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--report-dir", type=Path, default=REPORT_DIR, help="screenshots, report.json")
+    parser.add_argument(
+        "--report-dir", type=Path, default=REPORT_DIR, help="screenshots, report.json"
+    )
     parser.add_argument("--build-only", action="store_true", help="build the package and the page")
     args = parser.parse_args(argv)
     try:

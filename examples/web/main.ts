@@ -30,6 +30,7 @@ interface Config {
 
 /** What the end-to-end test reads; nothing here is needed by the page itself. */
 interface Debug {
+  loads: number;
   tokenFetches: number;
   tokenExpiresAt: number;
   visibleHeaders: string[];
@@ -42,7 +43,7 @@ declare global {
   }
 }
 
-const debug: Debug = { tokenFetches: 0, tokenExpiresAt: 0, visibleHeaders: [], apiUrl: "" };
+const debug: Debug = { loads: 0, tokenFetches: 0, tokenExpiresAt: 0, visibleHeaders: [], apiUrl: "" };
 window.todoDebug = debug;
 
 const authClient = createAuthClient({ baseURL: window.location.origin, plugins: [jwtClient()] });
@@ -168,6 +169,7 @@ async function load(): Promise<void> {
     $<HTMLButtonElement>("#prev").disabled = page.prev === undefined;
     $<HTMLButtonElement>("#next").disabled = page.next === undefined;
     banner("");
+    debug.loads += 1;
   } catch (error) {
     banner(isProblem(error) ? error.problem.detail : `Cannot reach the API: ${String(error)}`);
   }

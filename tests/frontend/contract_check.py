@@ -1,4 +1,4 @@
-"""Checks a recorded HTTP exchange against the contract: declared status, media type, body schema."""
+"""Checks a recorded exchange against the contract: declared status, media type, body schema."""
 
 from __future__ import annotations
 
@@ -75,4 +75,7 @@ def problems(exchange: dict[str, Any]) -> list[str]:
     }
     validator = jsonschema_rs.validator_for(schema, validate_formats=True)
     body = json.loads(exchange["body"])
-    return [f"{where}: {error.message} at {list(error.instance_path)}" for error in validator.iter_errors(body)]
+    return [
+        f"{where}: {error.message} at {list(error.instance_path)}"
+        for error in validator.iter_errors(body)
+    ]

@@ -28,9 +28,7 @@ def test_version_is_the_contracts_and_the_types_are_the_generated_ones() -> None
 
 def test_the_build_refuses_a_version_other_than_the_contracts(tmp_path: Path) -> None:
     other = tmp_path / "openapi.yaml"
-    other.write_text(
-        contract_text().replace("  version: ", "  version: 9", 1), encoding="utf-8"
-    )
+    other.write_text(contract_text().replace("  version: ", "  version: 9", 1), encoding="utf-8")
     result = subprocess.run(
         [str(node_env.node()), str(e2e.CLIENT / "scripts" / "build.mjs"), "--check"],
         env=node_env.quiet_env({"TODO_API_CONTRACT": str(other)}),
@@ -67,6 +65,12 @@ def test_npm_pack_ships_the_built_package() -> None:
     assert result.returncode == 0, result.stderr
     (packed,) = json.loads(result.stdout)
     files = {entry["path"] for entry in packed["files"]}
-    assert files == {"package.json", "dist/index.js", "dist/index.d.ts", "dist/api.d.ts"}
+    assert files == {
+        "package.json",
+        "README.md",
+        "dist/index.js",
+        "dist/index.d.ts",
+        "dist/api.d.ts",
+    }
     assert packed["name"] == "@todo-api/client"
     assert packed["version"] == contract()["info"]["version"]

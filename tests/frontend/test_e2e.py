@@ -32,9 +32,7 @@ def report() -> dict[str, Any]:
 
 def api_calls(report: dict[str, Any], who: str | None = None) -> list[dict[str, Any]]:
     api = report["config"]["apiUrl"]
-    return [
-        e for e in report["exchanges"] if e["url"].startswith(api) and who in (None, e["who"])
-    ]
+    return [e for e in report["exchanges"] if e["url"].startswith(api) and who in (None, e["who"])]
 
 
 def test_users_sign_up_through_better_auth_and_see_only_their_own_tasks(
@@ -98,7 +96,9 @@ def test_an_edit_from_a_stale_tab_gets_the_412_path(report: dict[str, Any]) -> N
 
 def test_an_expired_token_is_renewed_without_the_user_noticing(report: dict[str, Any]) -> None:
     renewal = report["steps"]["renewal"]
-    calls = [(e["method"], e["status"], "/api/auth/token" in e["url"]) for e in renewal["exchanges"]]
+    calls = [
+        (e["method"], e["status"], "/api/auth/token" in e["url"]) for e in renewal["exchanges"]
+    ]
     assert calls[:3] == [("GET", 401, False), ("GET", 200, True), ("GET", 200, False)], calls
     before, after = renewal["tokenFetches"]
     assert after == before + 1

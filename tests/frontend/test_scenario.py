@@ -34,7 +34,12 @@ def run_scenario(script: Path, base_url: str, token: str, user: str, mode: str) 
     result = subprocess.run(
         [str(node_env.node()), str(script)],
         env=node_env.quiet_env(
-            {"TODO_API_URL": base_url, "TODO_API_TOKEN": token, "TODO_API_USER": user, "TODO_MODE": mode}
+            {
+                "TODO_API_URL": base_url,
+                "TODO_API_TOKEN": token,
+                "TODO_API_USER": user,
+                "TODO_MODE": mode,
+            }
         ),
         capture_output=True,
         text=True,
@@ -77,7 +82,9 @@ def real_server(tmp_path: Path) -> Iterator[str]:
         assert stop_server(server) == 0, server.log()
 
 
-def test_the_scenario_on_the_mock_gets_only_contract_answers(scenario: Path, mock_server: str) -> None:
+def test_the_scenario_on_the_mock_gets_only_contract_answers(
+    scenario: Path, mock_server: str
+) -> None:
     report = run_scenario(scenario, mock_server, "any-token", "user_2f9a", "mock")
     assert_all_keep_the_contract(report)
     steps = report["steps"]
