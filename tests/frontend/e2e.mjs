@@ -96,6 +96,10 @@ async function shot(page, name) {
   report.screenshots.push(path);
 }
 
+/** A fresh Better Auth token of the user signed in on `page`, and its subject. */
+const tokenOf = (page) => page.evaluate(async () => (await (await fetch("/api/auth/token")).json()).token);
+const subject = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString()).sub;
+
 const summary = (page) => page.locator("#summary").innerText();
 const titles = (page) => page.locator("#tasks li .title").allInnerTexts();
 const banner = async (page) => ((await page.locator("#banner").isVisible()) ? page.locator("#banner").innerText() : "");
@@ -188,6 +192,25 @@ async function run() {
   await expectSummary(a1, "3 tasks");
   report.steps.aliceAfterBob = { summary: await summary(a1), titles: await titles(a1) };
 
+  // Bob's own token on Alice's path (403) and on Alice's task under his path (404, as if missing).
+  const aliceTask = await a1.locator("#tasks li").first().getAttribute("data-id");
+  const aliceSub = subject(await tokenOf(a1));
+  report.steps.crossUser = await b1.evaluate(
+    async ({ apiUrl, aliceSub, aliceTask }) => {
+      const { token } = await (await fetch("/api/auth/token")).json();
+      const bobSub = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+      const get = async (path) => {
+        const response = await fetch(apiUrl + path, { headers: { Authorization: `Bearer ${token}` } });
+        return { status: response.status, type: (await response.json()).type };
+      };
+      return {
+        alicePath: await get(`/api/${aliceSub}/tasks`),
+        aliceTaskUnderBob: await get(`/api/${bobSub}/tasks/${aliceTask}`),
+      };
+    },
+    { apiUrl: config.apiUrl, aliceSub, aliceTask },
+  );
+
   // The same task edited in two tabs: the second save gets the 412 path.
   const a2 = await openTab(alice, "alice-tab2");
   await a2.locator("body[data-ready=true]").waitFor();
@@ -261,11 +284,8 @@ async function run() {
       },
       { apiUrl: config.apiUrl, userPath: `/api/${token.sub}/tasks`, token: token.jwt },
     );
-  const jwt = await a1.evaluate(async () => {
-    const response = await fetch("/api/auth/token", { credentials: "include" });
-    return (await response.json()).token;
-  });
-  const sub = JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString()).sub;
+  const jwt = await tokenOf(a1);
+  const sub = subject(jwt);
   const outsider = await openTab(alice, "outsider", config.foreignUrl);
   report.steps.cors = {
     allowedOrigin: await probe(a1, { jwt, sub }),

@@ -48,11 +48,15 @@ def test_users_sign_up_through_better_auth_and_see_only_their_own_tasks(
     # Each browser called only its own user's path, and every token came from Better Auth.
     users = {}
     for who in ("alice", "alice-tab2", "bob"):
-        calls = [e for e in api_calls(report, who) if "/tasks" in e["url"]]
+        # The page's own calls (the 403 is the cross-user probe below, made on purpose).
+        calls = [e for e in api_calls(report, who) if "/tasks" in e["url"] and e["status"] != 403]
         users[who] = {e["url"].split("/")[4] for e in calls}
         assert len(users[who]) == 1, (who, users[who])
-        assert all(e["status"] != 403 for e in calls)
     assert users["alice"] == users["alice-tab2"] != users["bob"]
+    # Bob's token on Alice's path is refused; Alice's task under Bob's path does not exist.
+    cross = steps["crossUser"]
+    assert cross["alicePath"] == {"status": 403, "type": "https://todo-api.dev/problems/forbidden"}
+    assert cross["aliceTaskUnderBob"]["status"] == 404
     assert steps["signedOut"] is True
 
 
