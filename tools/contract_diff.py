@@ -420,6 +420,16 @@ def release(spec: Path, releases: Path, changelog: Path) -> int:
     return 0
 
 
+def set_client_version(version: str, package: Path | None = None) -> None:
+    """The TypeScript client package ships as the contract's version (its build checks it)."""
+    package = package or ROOT / "clients" / "typescript" / "package.json"
+    manifest = json.loads(package.read_text(encoding="utf-8"))
+    if manifest.get("version") != version:
+        manifest["version"] = version
+        package.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        print(f"{package.relative_to(ROOT)}: version {version}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -434,7 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.release:
-            return release(args.spec, args.releases, args.changelog)
+            status = release(args.spec, args.releases, args.changelog)
+            if status == 0 and args.spec == CONTRACT:
+                set_client_version(version_of(load(args.spec)))
+            return status
         diff, problems = gate(args.spec, args.releases, args.changelog)
     except node_env.NodeToolsMissing as exc:
         print(f"contract_diff: cannot run: {exc}", file=sys.stderr)
