@@ -71,7 +71,7 @@ async def open_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 Work = Annotated[UnitOfWork, Depends(open_unit_of_work, scope="function")]
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
