@@ -3,6 +3,7 @@ router and route level, and `app.dependency_overrides` on the caller."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -107,3 +108,37 @@ async def test_dependency_overrides_replace_the_caller(
         assert 403 not in tasks.values(), answers
     else:
         assert set(tasks.values()) == {403}, answers
+
+
+def test_no_dependency_of_a_contract_route_runs_in_a_thread_pool(app: FastAPI) -> None:
+    """FastAPI runs a plain `def` dependency in a worker thread: a thread hop per request."""
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    def calls(dependant: Dependant) -> list[Any]:
+        return [
+            call
+            for sub in dependant.dependencies
+            for call in (sub.call, *calls(sub))
+            if call is not None
+        ]
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        found = []
+        for route in routes:
+            included = getattr(route, "original_router", None)  # an included router's wrapper
+            if included is not None:
+                found += api_routes(included.routes)
+            elif isinstance(route, APIRoute) and route.path.startswith("/api"):
+                found.append(route)
+        return found
+
+    checked = 0
+    for route in api_routes(app.routes):
+        for call in calls(route.dependant):
+            assert inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call), (
+                route.operation_id,
+                call,
+            )
+            checked += 1
+    assert checked >= 9 * 2
