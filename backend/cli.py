@@ -114,12 +114,19 @@ def serve(args: argparse.Namespace) -> int:
     if settings.metrics_port is None:
         return _serve(args, settings)
     directory, owned = _metrics_directory()
+    try:
+        return _serve_with_metrics(args, settings, str(directory))
+    finally:
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _serve_with_metrics(args: argparse.Namespace, settings: Settings, directory: str) -> int:
     from backend.metrics import start_metrics_server
 
+    assert settings.metrics_port is not None
     try:
-        server, _ = start_metrics_server(
-            settings.metrics_host, settings.metrics_port, str(directory)
-        )
+        server, _ = start_metrics_server(settings.metrics_host, settings.metrics_port, directory)
     except OSError as exc:
         logger.error(
             "cannot serve metrics on %s:%d: %s",
@@ -134,8 +141,6 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
         server.server_close()
-        if owned:
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

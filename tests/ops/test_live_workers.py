@@ -143,10 +143,15 @@ def test_metrics_sum_both_workers_and_survive_a_dead_one(
 
 
 def test_metrics_port_refuses_to_start_when_taken(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"  # where `serve` makes its metrics directory
+    temp.mkdir()
     with socket_on_port() as port:
-        env = server_env(f"sqlite:///{tmp_path / 'todo.db'}", METRICS_PORT=str(port))
+        env = server_env(
+            f"sqlite:///{tmp_path / 'todo.db'}", METRICS_PORT=str(port), TMPDIR=str(temp)
+        )
         with pytest.raises(RuntimeError, match="cannot serve metrics"):
             start_server(env, tmp_path, timeout=20)
+    assert list(temp.iterdir()) == []  # its metrics directory is removed again
 
 
 def test_a_redis_limit_holds_across_workers(tmp_path: Path) -> None:
