@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from backend.app import create_app
+from backend.cli import build_parser
 from backend.metrics import sample_pool
+from backend.settings import Settings
 from tests.auth.helpers import better_auth_claims, ed25519_key, running_jwks
 from tests.ops.conftest import AppClient, sample
 from tests.support import User, api_settings, free_port
@@ -139,3 +141,13 @@ async def test_pool_gauges_show_connections_in_use_and_waiters(pg_app_client: Ap
 async def _borrow(pool: Any) -> None:
     async with pool.connection():
         pass
+
+
+def test_metrics_are_off_unless_a_port_is_given() -> None:
+    assert not Settings(_env_file=None).metrics_enabled  # type: ignore[call-arg]
+    assert not Settings(_env_file=None, metrics_port="").metrics_enabled  # type: ignore[call-arg]
+    on = Settings(_env_file=None, metrics_port="9464")  # type: ignore[call-arg]
+    assert on.metrics_enabled and on.metrics_host == "127.0.0.1"
+    with pytest.raises(ValueError, match="metrics_port"):
+        Settings(_env_file=None, metrics_port=0)  # type: ignore[call-arg]
+    assert build_parser().parse_args(["serve", "--metrics-port", "9464"]).metrics_port == 9464
