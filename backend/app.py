@@ -18,12 +18,14 @@ from backend.contract import install_contract_routes, load_contract
 from backend.db import close_database, open_database
 from backend.handlers.health import HealthHandlers, health_handlers
 from backend.handlers.tasks import TaskHandlers, task_handlers
+from backend.metrics import sample_pool_forever
 from backend.middleware import (
     BodyGuardMiddleware,
     ErrorBoundaryMiddleware,
     RequestContextMiddleware,
 )
 from backend.problems import install_exception_handlers
+from backend.ratelimit import create_rate_limiter
 from backend.repository import delete_expired_keys
 from backend.settings import Settings
 from generated.handlers import HANDLER_INTERFACES, OPERATIONS
@@ -50,6 +52,8 @@ CORS_EXPOSED_HEADERS = [
     "API-Version",
     "X-Request-ID",
     "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
     "WWW-Authenticate",  # so the front end can tell an expired token from other 401s
 ]
 
@@ -124,6 +128,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.token_verifier = verifier
     await verifier.prefetch_keys()  # warm the JWKS cache; a failure here is retried per request
     cleanup = asyncio.create_task(_clean_expired_keys(app))
+    limiter = app.state.rate_limiter = create_rate_limiter(settings)
+    sampler = None
+    if settings.metrics_enabled:
+        sampler = asyncio.create_task(sample_pool_forever(app.state.pool))
     # Move everything built at start-up (modules, routes, schemas, the engine) out of the
     # collector's reach: a full collection then scans only per-request garbage. Without it,
     # list requests spent about a fifth of their CPU time, and their p99, in gen-2 collections.
@@ -132,9 +140,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        cleanup.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cleanup
+        for task in (cleanup, sampler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if limiter is not None:
+            await limiter.aclose()
         await verifier.aclose()
         await close_database(app.state)
 
@@ -169,6 +181,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.rate_limiter = None  # set up by the lifespan when RATE_LIMIT_PER_MINUTE is set
     app.include_router(
         create_router(health=health_handlers, tasks=task_handlers, **(router_options or {}))
     )
@@ -187,5 +200,7 @@ def create_app(
             expose_headers=CORS_EXPOSED_HEADERS,
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, api_version=contract.version)
+    app.add_middleware(
+        RequestContextMiddleware, api_version=contract.version, metrics=settings.metrics_enabled
+    )
     return app

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -17,6 +21,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 logger = logging.getLogger("todo_api")
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _invalid(exc: ValidationError) -> str:
@@ -77,12 +82,24 @@ def served_app() -> FastAPI:
         sys.exit(STARTUP_FAILURE)
 
 
-def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-    from uvicorn.config import STARTUP_FAILURE
+def _metrics_directory() -> tuple[Path, bool]:
+    """Where the workers write their metric values: PROMETHEUS_MULTIPROC_DIR emptied, or a new
+    temporary directory (True: ours to remove). Set before prometheus-client is first imported,
+    in this process and in every worker it starts, so all of them write there."""
+    given = os.environ.get(MULTIPROC_DIR_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for file in path.glob("*.db"):  # a previous run's counters would be summed in
+            file.unlink(missing_ok=True)
+        return path, False
+    path = Path(tempfile.mkdtemp(prefix="todo-api-metrics-"))
+    os.environ[MULTIPROC_DIR_ENV] = str(path)
+    return path, True
 
+
+def serve(args: argparse.Namespace) -> int:
     from backend.logs import configure_logging
-    from backend.migrate import is_at_head, upgrade_to_head
 
     try:
         settings = Settings()
@@ -91,6 +108,47 @@ def serve(args: argparse.Namespace) -> int:
         logger.error(_invalid(exc))
         return 1
     configure_logging(settings.log_level)
+    if args.metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": args.metrics_port})
+        os.environ["METRICS_PORT"] = str(args.metrics_port)  # the workers read their own
+    if settings.metrics_port is None:
+        return _serve(args, settings)
+    directory, owned = _metrics_directory()
+    try:
+        return _serve_with_metrics(args, settings, str(directory))
+    finally:
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _serve_with_metrics(args: argparse.Namespace, settings: Settings, directory: str) -> int:
+    from backend.metrics import start_metrics_server
+
+    assert settings.metrics_port is not None
+    try:
+        server, _ = start_metrics_server(settings.metrics_host, settings.metrics_port, directory)
+    except OSError as exc:
+        logger.error(
+            "cannot serve metrics on %s:%d: %s",
+            settings.metrics_host,
+            settings.metrics_port,
+            exc.strerror,
+        )
+        return 1
+    logger.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    try:
+        return _serve(args, settings)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    from backend.migrate import is_at_head, upgrade_to_head
+
     if settings.is_sqlite:
         upgrade_to_head(settings.database_url)
     elif not is_at_head(settings.database_url):
@@ -183,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=15,
         help="seconds to finish in-flight requests after SIGTERM",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on METRICS_HOST (127.0.0.1) at this port "
+        "(default: METRICS_PORT; off when neither is set)",
     )
     run.set_defaults(handler=serve)
 

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from backend.auth import current_user_id
 from backend.db import Session, unit_of_work
 from backend.errors import Forbidden
+from backend.ratelimit import RateLimiter
 from backend.settings import Settings
 
 
@@ -23,6 +24,9 @@ async def caller_id(request: Request) -> str:
     """The verified subject of the request's bearer token (401 otherwise)."""
     subject = await current_user_id(request)
     request.state.user_id = subject  # for the access log
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:  # counted once the token is verified: per user, not per address
+        await limiter.check(subject, request.scope["state"])
     return subject
 
 

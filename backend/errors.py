@@ -136,6 +136,17 @@ class IdempotencyKeyReused(DomainError):
     title = "Idempotency Key Reused"
 
 
+class TooManyRequests(DomainError):
+    """The caller spent its per-user request budget; `Retry-After` says when the window resets."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class ServiceUnavailable(DomainError):
     """A dependency (database, JWKS endpoint) is down; the client may retry later."""
 

@@ -27,6 +27,8 @@ from backend.errors import (
     UnsupportedMediaType,
     problem_response,
 )
+from backend.metrics import DB_UNAVAILABLE, observe_request
+from backend.ratelimit import STATE_KEY as RATE_LIMIT_HEADERS
 
 access_log = logging.getLogger("todo_api.access")
 error_log = logging.getLogger("todo_api.errors")
@@ -55,9 +57,10 @@ class RequestContextMiddleware:
     with the ETag) unless the handler chose its own Cache-Control.
     """
 
-    def __init__(self, app: ASGIApp, *, api_version: str) -> None:
+    def __init__(self, app: ASGIApp, *, api_version: str, metrics: bool = False) -> None:
         self.app = app
         self.api_version = api_version.encode()
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +83,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), *extra]
+                headers = [*message.get("headers", ()), *extra, *state.get(RATE_LIMIT_HEADERS, ())]
                 if private and all(key != b"cache-control" for key, _ in headers):
                     headers.append(PRIVATE_NO_CACHE)
                 message["headers"] = headers
@@ -89,6 +92,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            elapsed = time.perf_counter() - started
+            if self.metrics:
+                observe_request(scope.get("route"), status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 route = scope.get("route")
                 access_log.info(
@@ -98,7 +104,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": getattr(route, "path", None) or "<unmatched>",
                         "status": status,
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "latency_ms": round(elapsed * 1000, 3),
                         "user_id": state.get("user_id"),
                     },
                 )
@@ -198,6 +204,7 @@ class ErrorBoundaryMiddleware:
             error: DomainError
             if is_database_unavailable(exc):
                 error_log.warning("database unavailable: %s", type(exc).__name__)
+                DB_UNAVAILABLE.inc()
                 error = ServiceUnavailable("the database is unavailable")
             else:
                 error_log.exception("unhandled error")

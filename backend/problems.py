@@ -23,6 +23,7 @@ from backend.errors import (
     http_problem,
     problem_response,
 )
+from backend.metrics import DB_UNAVAILABLE
 from backend.responses import NotModified
 
 logger = logging.getLogger("todo_api.errors")
@@ -111,6 +112,7 @@ def _allowed_methods(request: Request, fallback: str) -> str:
 async def on_database_error(request: Request, exc: Exception) -> Response:
     if is_database_unavailable(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
+        DB_UNAVAILABLE.inc()
         return _render(request, ServiceUnavailable("the database is unavailable"))
     if is_rejected_value(exc):
         return _render(request, ValidationFailed("a value was rejected by the database"))

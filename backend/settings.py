@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     log_level: str = "INFO"
 
+    # Prometheus metrics: recorded and served on METRICS_HOST:METRICS_PORT only when the port
+    # is set (docs/operations.md, "Metrics"); never on the API's port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
+    # Per-user request limit per fixed minute; off when unset. With REDIS_URL the counters are
+    # shared by every instance, otherwise each instance counts alone (docs/operations.md).
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    redis_url: str | None = None
+    # Bounds one rate-limit round trip; past it the request is served unchecked (fail open).
+    redis_timeout_seconds: float = Field(default=0.2, gt=0, le=5)
+    redis_key_prefix: str = "todo-api:ratelimit:"
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -67,7 +80,16 @@ class Settings(BaseSettings):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip().rstrip("/")]
         return value
 
-    @field_validator("better_auth_url", "jwt_jwks_url", "jwt_issuer", "jwt_audience", mode="before")
+    @field_validator(
+        "better_auth_url",
+        "jwt_jwks_url",
+        "jwt_issuer",
+        "jwt_audience",
+        "metrics_port",
+        "rate_limit_per_minute",
+        "redis_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -134,6 +156,10 @@ class Settings(BaseSettings):
     @property
     def expected_audience(self) -> str | None:
         return self.jwt_audience or self.better_auth_url
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.metrics_port is not None
 
     @property
     def is_sqlite(self) -> bool:

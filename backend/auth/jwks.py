@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK, PyJWTError
 
 from backend.errors import ServiceUnavailable, Unauthorized
+from backend.metrics import JWKS_FAILURES, JWKS_FETCHES
 from backend.settings import Settings
 
 from .policy import EC_CURVE_ALGORITHMS, MIN_RSA_KEY_BITS, OKP_CURVES, RSA_ALGORITHMS
@@ -270,9 +271,11 @@ class JwksCache:
 
     async def _fetch(self) -> None:
         # Nothing is recorded if the fetch is cancelled, so the next waiter simply tries again.
+        JWKS_FETCHES.inc()
         try:
             keys = await self._download()
         except JwksFetchError as exc:
+            JWKS_FAILURES.inc()
             logger.warning("JWKS fetch from %s failed: %s; keeping cached keys", self._log_url, exc)
             self._failing = True
         else:

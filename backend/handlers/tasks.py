@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 from backend.dependencies import AppSettings, OwnerId, UnitOfWork, Work
 from backend.errors import IdempotencyKeyReused, ServiceUnavailable
 from backend.mapping import column_values, replayed_task, to_api, to_utc_filter
+from backend.metrics import IDEMPOTENT_REPLAYS
 from backend.pagination import link_header, list_etag
 from backend.preconditions import if_match_condition, none_match
 from backend.repository import TaskQuery, TaskRepository, etag_of
@@ -138,6 +139,7 @@ class TaskHandlers(TasksHandlers):
                 raise ServiceUnavailable(
                     "a request with this Idempotency-Key is in progress", retry_after=1
                 )
+            IDEMPOTENT_REPLAYS.inc()
             task = replayed_task(stored.response_body)
             self._created_headers(task.id, f'"{task.id}.1"')  # a create makes version 1
             return task
