@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from backend.auth import TokenVerifier, resolve_hs_secret
 from backend.contract import install_contract_routes, load_contract
 from backend.db import close_database, open_database
+from backend.handlers.auth import AuthHandlers, auth_handlers
 from backend.handlers.health import HealthHandlers, health_handlers
 from backend.handlers.tasks import TaskHandlers, task_handlers
 from backend.metrics import sample_pool_forever
@@ -34,7 +35,11 @@ from generated.routes import create_router
 logger = logging.getLogger("todo_api")
 
 # tag -> the class implementing its generated interface (checked at start-up, see below)
-IMPLEMENTATIONS: dict[str, type] = {"tasks": TaskHandlers, "health": HealthHandlers}
+IMPLEMENTATIONS: dict[str, type] = {
+    "auth": AuthHandlers,
+    "health": HealthHandlers,
+    "tasks": TaskHandlers,
+}
 KEY_CLEANUP_INTERVAL_SECONDS = 3600.0
 CORS_ALLOWED_HEADERS = [
     "Authorization",
@@ -155,12 +160,15 @@ def create_app(
     settings: Settings | None = None,
     *,
     dependencies: Sequence[params.Depends] | None = None,
-    router_options: Mapping[str, Any] | None = None,
+    router_dependencies: Sequence[params.Depends] | None = None,
+    operation_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """Build the ASGI app; `todo-api serve` calls this once per worker process.
 
-    `dependencies` are app-level FastAPI dependencies; `router_options` go to the generated
-    `create_router` (router-level `dependencies=`, per-operation `operation_options`).
+    `dependencies` are app-level FastAPI dependencies, `router_dependencies` the contract
+    router's, and `operation_options` more arguments of single routes by operationId (e.g.
+    route-level `dependencies=`). Every tag's handler dependency is passed by name, so mypy
+    names a tag the contract gained and this call lacks.
     """
     settings = settings or Settings()
     check_implementations()
@@ -183,7 +191,13 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = None  # set up by the lifespan when RATE_LIMIT_PER_MINUTE is set
     app.include_router(
-        create_router(health=health_handlers, tasks=task_handlers, **(router_options or {}))
+        create_router(
+            auth=auth_handlers,
+            health=health_handlers,
+            tasks=task_handlers,
+            operation_options=operation_options,
+            dependencies=list(router_dependencies or ()),
+        )
     )
     install_exception_handlers(app)
     install_contract_routes(app, contract)

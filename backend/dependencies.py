@@ -13,21 +13,29 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from backend.auth import current_user_id
+from backend.auth import Principal, current_principal
 from backend.db import Session, unit_of_work
 from backend.errors import Forbidden
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
 
 
-async def caller_id(request: Request) -> str:
-    """The verified subject of the request's bearer token (401 otherwise)."""
-    subject = await current_user_id(request)
-    request.state.user_id = subject  # for the access log
+async def caller(request: Request) -> Principal:
+    """Who the request's bearer token speaks for, verified (401 otherwise)."""
+    principal = await current_principal(request)
+    request.state.user_id = principal.subject  # for the access log
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:  # counted once the token is verified: per user, not per address
-        await limiter.check(subject, request.scope["state"])
-    return subject
+        await limiter.check(principal.subject, request.scope["state"])
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+async def caller_id(principal: Caller) -> str:
+    """The caller's user id: the verified token's `sub`."""
+    return principal.subject
 
 
 CallerId = Annotated[str, Depends(caller_id)]

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, StringConstraints
 from typing_extensions import Annotated
 
 from .models import (
+    CurrentUser,
     Health,
     Priority,
     Readiness,
@@ -25,6 +26,16 @@ from .models import (
     TaskReplace,
     TaskUpdate,
 )
+
+
+class AuthHandlers(Protocol):
+    """Operations tagged `auth`."""
+
+    async def get_current_user(
+        self,
+    ) -> CurrentUser:
+        """getCurrentUser: Who am I"""
+        ...
 
 
 class HealthHandlers(Protocol):
@@ -142,12 +153,14 @@ class TasksHandlers(Protocol):
 
 
 HANDLER_INTERFACES: dict[str, type] = {
+    'auth': AuthHandlers,
     'health': HealthHandlers,
     'tasks': TasksHandlers,
 }
 
 # operationId -> (tag dependency name, method name)
 OPERATIONS: dict[str, tuple[str, str]] = {
+    'getCurrentUser': ('auth', "get_current_user"),
     'getHealth': ('health', "get_health"),
     'getReadiness': ('health', "get_readiness"),
     'listTasks': ('tasks', "list_tasks"),

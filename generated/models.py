@@ -218,6 +218,43 @@ class TaskCompletion(BaseModel):
     completed: StrictBool
 
 
+class CurrentUser(BaseModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    user_id: Annotated[
+        str, Field(max_length=128, min_length=1, pattern='^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$')
+    ]
+    email: Annotated[
+        Optional[str],
+        Field(
+            description="The token's `email` claim, or `null` when it has none.",
+            examples=['ada@example.com'],
+        ),
+    ]
+    name: Annotated[
+        Optional[str],
+        Field(
+            description="The token's `name` claim, or `null` when it has none.",
+            examples=['Ada Lovelace'],
+        ),
+    ]
+    email_verified: Annotated[
+        Optional[StrictBool],
+        Field(
+            description="The token's `emailVerified` claim, or `null` when it has none.",
+            examples=[True],
+        ),
+    ]
+    token_expires_at: Annotated[
+        RFC3339DateTime,
+        Field(
+            description='When the token expires (its `exp`, in UTC); get a fresh token before then.',
+            examples=['2026-12-04T17:15:00Z'],
+        ),
+    ]
+
+
 class Status(StrEnum):
     ok = 'ok'
 

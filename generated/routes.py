@@ -17,8 +17,9 @@ from pydantic import StringConstraints
 
 from .bodies import reject_null_body
 from .formats import RFC3339DateTime
-from .handlers import HealthHandlers, TasksHandlers
+from .handlers import AuthHandlers, HealthHandlers, TasksHandlers
 from .models import (
+    CurrentUser,
     Health,
     Priority,
     Readiness,
@@ -43,6 +44,7 @@ is sent, so a unit of work it depends on commits (or fails) while an error can s
 
 def create_router(
     *,
+    auth: HandlersDependency[AuthHandlers],
     health: HandlersDependency[HealthHandlers],
     tasks: HandlersDependency[TasksHandlers],
     operation_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -56,6 +58,21 @@ def create_router(
     """
     router = APIRouter(**options)
     extra: Mapping[str, Mapping[str, Any]] = operation_options or {}
+
+    @router.get(
+        '/api/me',
+        operation_id='getCurrentUser',
+        response_model=CurrentUser,
+        status_code=200,
+        tags=['auth'],
+        summary='Who am I',
+        **extra.get('getCurrentUser', {}),
+    )
+    async def get_current_user(
+        *,
+        handlers: Annotated[AuthHandlers, Depends(auth, scope="function")],
+    ) -> CurrentUser:
+        return await handlers.get_current_user()
 
     @router.get(
         '/api/health',

@@ -60,6 +60,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Correlation id for logs. Echoed in the `X-Request-ID` response header and in problem
+                 *     bodies when it is 1..128 characters of `A-Z a-z 0-9 . _ : -`; otherwise (or when absent)
+                 *     the server generates one. Handled by the server's middleware, before routing.
+                 * @example 0d9d5c8b6f2a4e0f
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who am I
+         * @description The caller's identity, read from the verified bearer token alone (no database access):
+         *     `user_id` is the token's `sub`, the id to use in every `/api/{user_id}/...` path.
+         *     `email`, `name` and `email_verified` come from the token's `email`, `name` and
+         *     `emailVerified` claims (Better Auth's tokens carry them) and are `null` when the token
+         *     does not carry them. `token_expires_at` is the token's `exp`.
+         */
+        get: operations["getCurrentUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/{user_id}/tasks": {
         parameters: {
             query?: never;
@@ -366,6 +398,31 @@ export interface components {
         /** @description Sets completion explicitly (a retry is harmless). */
         TaskCompletion: {
             completed: boolean;
+        };
+        /** @description The caller, as the verified bearer token says. */
+        CurrentUser: {
+            user_id: string;
+            /**
+             * @description The token's `email` claim, or `null` when it has none.
+             * @example ada@example.com
+             */
+            email: string | null;
+            /**
+             * @description The token's `name` claim, or `null` when it has none.
+             * @example Ada Lovelace
+             */
+            name: string | null;
+            /**
+             * @description The token's `emailVerified` claim, or `null` when it has none.
+             * @example true
+             */
+            email_verified: boolean | null;
+            /**
+             * Format: date-time
+             * @description When the token expires (its `exp`, in UTC); get a fresh token before then.
+             * @example 2026-12-04T17:15:00Z
+             */
+            token_expires_at: string;
         };
         Health: {
             /** @enum {string} */
@@ -735,6 +792,40 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getCurrentUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Correlation id for logs. Echoed in the `X-Request-ID` response header and in problem
+                 *     bodies when it is 1..128 characters of `A-Z a-z 0-9 . _ : -`; otherwise (or when absent)
+                 *     the server generates one. Handled by the server's middleware, before routing.
+                 * @example 0d9d5c8b6f2a4e0f
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    "API-Version": components["headers"]["API-Version"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CurrentUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

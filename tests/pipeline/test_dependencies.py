@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ import yaml
 from fastapi import Depends, FastAPI, HTTPException
 
 from backend.app import create_app
+from backend.auth import Principal
 from backend.contract import CONTRACT_PATH
-from backend.dependencies import caller_id
+from backend.dependencies import caller, caller_id
 from backend.settings import Settings
 from tests.support import User
 
@@ -78,7 +80,7 @@ async def test_app_level_dependencies_run_on_every_operation(
 async def test_router_level_dependencies_run_on_every_operation(
     settings: Settings, alice: User
 ) -> None:
-    app = create_app(settings, router_options={"dependencies": [Depends(teapot)]})
+    app = create_app(settings, router_dependencies=[Depends(teapot)])
     answers = await statuses(app, alice, alice.headers)
     assert answers and set(answers.values()) == {TEAPOT}, answers
 
@@ -87,8 +89,9 @@ async def test_route_level_dependencies_run_on_their_operation_only(
     settings: Settings, alice: User
 ) -> None:
     for operation_id in contract_requests(alice):
-        options = {"operation_options": {operation_id: {"dependencies": [Depends(teapot)]}}}
-        answers = await statuses(create_app(settings, router_options=options), alice, alice.headers)
+        options = {operation_id: {"dependencies": [Depends(teapot)]}}
+        app = create_app(settings, operation_options=options)
+        answers = await statuses(app, alice, alice.headers)
         assert answers.pop(operation_id) == TEAPOT
         assert TEAPOT not in answers.values(), (operation_id, answers)
 
@@ -99,8 +102,9 @@ async def test_dependency_overrides_replace_the_caller(
 ) -> None:
     """With the caller overridden, no token is needed; the owner check still applies."""
     app = create_app(settings)
-    app.dependency_overrides[caller_id] = lambda: who
+    app.dependency_overrides[caller] = lambda: Principal(who, datetime.now(UTC))
     answers = await statuses(app, alice, {})
+    assert answers.pop("getCurrentUser") == 200, answers
     tasks = {op: status for op, status in answers.items() if op not in HEALTH}
     assert 401 not in tasks.values(), answers
     if who == "alice":
@@ -108,6 +112,14 @@ async def test_dependency_overrides_replace_the_caller(
         assert 403 not in tasks.values(), answers
     else:
         assert set(tasks.values()) == {403}, answers
+
+
+async def test_dependency_overrides_replace_the_caller_id(settings: Settings, alice: User) -> None:
+    app = create_app(settings)
+    app.dependency_overrides[caller_id] = lambda: alice.id
+    answers = await statuses(app, alice, {})
+    assert answers.pop("getCurrentUser") == 401, answers  # it needs the whole token
+    assert answers["listTasks"] == 200 and answers["createTask"] == 201, answers
 
 
 def test_no_dependency_of_a_contract_route_runs_in_a_thread_pool(app: FastAPI) -> None:
