@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -155,18 +155,32 @@ class PostgresSession:
         self.deadline = deadline  # on the event loop's clock
         self.abandoned: asyncio.Task[Any] | None = None
 
-    async def run(self, operation: Awaitable[T]) -> T:
+    async def run(self, operation: Coroutine[Any, Any, T]) -> T:
         """`operation` on this connection, or DeadlineExceeded once the deadline passes."""
-        task = asyncio.ensure_future(operation)
+        # A task, a future and a timer: about half what asyncio.timeout + asyncio.shield cost
+        # (measured), and it runs on every statement.
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(operation)
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        task.add_done_callback(wake)
+        timer = loop.call_at(self.deadline, wake)
         try:
-            async with asyncio.timeout_at(self.deadline):
-                return await asyncio.shield(task)
-        except TimeoutError:
-            self._abandon(task)
-            raise DeadlineExceeded("the database did not answer before the deadline") from None
+            await waiter
         except BaseException:
             self._abandon(task)  # the request itself was cancelled (client gone, shutdown)
             raise
+        finally:
+            timer.cancel()
+            task.remove_done_callback(wake)
+        if not task.done():
+            self._abandon(task)
+            raise DeadlineExceeded("the database did not answer before the deadline")
+        return task.result()
 
     async def fetch(self, statement: sa.Executable, parameters: Mapping[str, Any]) -> list[Row]:
         compiled = compiled_for_postgres(statement)
@@ -186,9 +200,12 @@ class PostgresSession:
         return await cursor.fetchall()
 
     def _abandon(self, task: asyncio.Task[Any]) -> None:
-        if not task.done():
-            task.cancel()
-            self.abandoned = task
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: its outcome no longer has anyone to go to
+            return
+        task.cancel()
+        self.abandoned = task
 
 
 class EngineSession:
@@ -463,6 +480,8 @@ async def _release_after(
     abandoned: asyncio.Task[Any],
 ) -> None:
     await asyncio.wait([abandoned])
+    if not abandoned.cancelled():
+        abandoned.exception()  # retrieved: nobody is waiting for its outcome any more
     with contextlib.suppress(Exception):
         await pool.putconn(connection)  # the pool discards it unless it is idle and sound
 

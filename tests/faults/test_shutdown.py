@@ -22,7 +22,11 @@ HELD_KEY = "held-at-shutdown"
 async def test_sigterm_finishes_in_flight_writes_and_exits_zero(
     pg_url: str, tmp_path: Path, alice: User
 ) -> None:
-    env = server_env(pg_url, DB_POOL_SIZE="20", LOG_LEVEL="WARNING")
+    # The held request waits in the database for as long as the test needs: past the default
+    # request deadline (which would rightly answer it 503) on a slow machine.
+    env = server_env(
+        pg_url, DB_POOL_SIZE="20", DB_REQUEST_DEADLINE_SECONDS="60", LOG_LEVEL="WARNING"
+    )
     created: dict[str, int] = {}  # title -> id, for every 201
     failures: list[str] = []
     numbers = itertools.count()
