@@ -20,7 +20,7 @@ HELD_KEY = "held-at-shutdown"
 
 
 async def test_sigterm_finishes_in_flight_writes_and_exits_zero(
-    pg_url: str, tmp_path: Path, alice: User
+    pg_url: str, tmp_path: Path, alice: User, bob: User
 ) -> None:
     # The held request waits in the database for as long as the test needs: past the default
     # request deadline (which would rightly answer it 503) on a slow machine.
@@ -33,12 +33,12 @@ async def test_sigterm_finishes_in_flight_writes_and_exits_zero(
     with running_server(env, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
 
-            async def create(title: str, key: str) -> int | None:
+            async def create(title: str, key: str, user: User = alice) -> int | None:
                 try:
                     response = await http.post(
-                        alice.tasks,
+                        user.tasks,
                         json={"title": title},
-                        headers={**alice.headers, "Idempotency-Key": key},
+                        headers={**user.headers, "Idempotency-Key": key},
                     )
                 except httpx.TransportError as exc:  # the server stopped taking requests
                     failures.append(type(exc).__name__)
@@ -58,14 +58,15 @@ async def test_sigterm_finishes_in_flight_writes_and_exits_zero(
 
             with psycopg.connect(libpq(pg_url)) as blocker:
                 # An uncommitted claim of HELD_KEY makes the request with that key wait in
-                # the database: it is certainly in flight when SIGTERM arrives.
+                # the database: it is certainly in flight when SIGTERM arrives. Another user's:
+                # a waiting create holds its owner's quota lock, which would stall the burst.
                 now = datetime.now(UTC)
                 blocker.execute(
                     "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, "
                     "expires_at) VALUES (%s, %s, 'x', %s, %s)",
-                    (alice.id, HELD_KEY, now, now + timedelta(hours=1)),
+                    (bob.id, HELD_KEY, now, now + timedelta(hours=1)),
                 )
-                held = asyncio.create_task(create("held", HELD_KEY))
+                held = asyncio.create_task(create("held", HELD_KEY, bob))
                 writers = [asyncio.create_task(writer()) for _ in range(6)]
                 deadline = time.monotonic() + 15
                 while len(created) < 20 or not _waiting(pg_url):
