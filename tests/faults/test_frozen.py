@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from backend.db import connection_parameters
+from backend.settings import Settings
 from tests.faults.cluster import PrivateCluster, create_cluster, unavailable_reason
 from tests.faults.test_outage import Outcome, _create, migrate
 from tests.support import User
@@ -177,3 +182,23 @@ async def test_frozen_database_gives_503_within_the_deadline_and_recovers(
     attempted = len(outcomes)
     assert pg_scalar(url, "SELECT count(*) FROM tasks") == attempted
     assert pg_scalar(url, "SELECT count(DISTINCT title) FROM tasks") == attempted
+
+
+def test_connections_carry_keepalives_and_tcp_user_timeout(cluster: PrivateCluster) -> None:
+    """The kernel's own timers are set on the pool's sockets, as the settings say."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=cluster.url(),
+        db_keepalives_idle_seconds=7,
+        db_tcp_user_timeout_ms=4000,
+    )
+    with psycopg.connect(cluster.url(), **connection_parameters(settings)) as connection:
+        sock = socket.socket(fileno=os.dup(connection.pgconn.socket))
+        try:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 5
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 4000
+        finally:
+            sock.close()
