@@ -424,7 +424,24 @@ class Client:
                 return
             if response is None:
                 return
-            # 412: changed since our read (a replay of our own PATCH, say): read again.
+            # 412: changed since our read (the toucher, or a replay of our own PATCH): read
+            # again.
+
+    async def touch(self, task_id: int, finished: asyncio.Event) -> None:
+        """Change the counter task's priority now and then (If-Match too), so increments meet
+        412s; the counter in the title is the increments' alone."""
+        path = f"/api/{self.user}/tasks/{task_id}"
+        while not finished.is_set():
+            current = await self.send("GET", path)
+            if current is None or current.status_code != 200:
+                return
+            priority = random.choice(["low", "medium", "high"])
+            await self.send(
+                "PATCH", path, json={"priority": priority},
+                headers={"If-Match": current.headers["etag"]},
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), 0.2)
 
 
 async def user_load(
@@ -442,6 +459,8 @@ async def user_load(
             return
         counter_id = counter.json()["id"]
         tally.acknowledged_updates[user] = 0
+        finished = asyncio.Event()
+        toucher = asyncio.create_task(client.touch(counter_id, finished))
         for n in range(operations):
             if time.monotonic() > until:
                 break
@@ -452,6 +471,8 @@ async def user_load(
                 await client.create(f"drill {user} {n}")
             else:
                 await client.increment(counter_id)
+        finished.set()
+        await toucher
 
 
 async def throughput(base_url: str, tokens: dict[str, str], seconds: float) -> float:
@@ -587,7 +608,8 @@ async def drill(database_url: str, users: int, operations: int, load_seconds: fl
         print(
             f"load   {tally.requests} requests in {time.monotonic() - started:.1f} s; "
             f"first attempts failed {tally.first_attempt_failures}, client retries "
-            f"{tally.retries}; statuses {dict(sorted(tally.statuses.items(), key=str))}",
+            f"{tally.retries}; If-Match conflicts (412) {tally.statuses.get(412, 0)}; "
+            f"statuses {dict(sorted(tally.statuses.items(), key=str))}",
             flush=True,
         )
 
