@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import psycopg
@@ -48,6 +48,9 @@ READ_ONLY_OPTION = "todo_api_read_only"
 PG_DIALECT: sa.Dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 Row = Sequence[Any]
+T = TypeVar("T")
+KEEPALIVES_INTERVAL_SECONDS = 5
+KEEPALIVES_COUNT = 3
 
 
 def _with_driver(raw_url: str, drivers: dict[str, str]) -> URL:
@@ -131,14 +134,53 @@ def compiled_for_postgres(statement: sa.Executable) -> _Compiled:
     return entry[1]
 
 
-class PostgresSession:
-    """A pooled psycopg connection in autocommit: each `fetch` is one statement, one round trip."""
+class DeadlineExceeded(TimeoutError):
+    """The database did not answer within the request's deadline (503, like an outage)."""
 
-    __slots__ = ("connection",)
+
+class PostgresSession:
+    """A pooled psycopg connection in autocommit: each `fetch` is one statement, one round trip.
+
+    Every statement runs against the request's deadline. One that overruns is abandoned: it
+    goes on in a task of its own (psycopg cancels it on the server, and gives up on a server
+    that does not answer) and the connection is handed back only when that task ends, so the
+    pool sees it ACTIVE or broken and discards it instead of lending it out mid-statement.
+    """
+
+    __slots__ = ("abandoned", "connection", "deadline")
     dialect = "postgresql"
 
-    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, connection: psycopg.AsyncConnection[Any], deadline: float) -> None:
         self.connection = connection
+        self.deadline = deadline  # on the event loop's clock
+        self.abandoned: asyncio.Task[Any] | None = None
+
+    async def run(self, operation: Coroutine[Any, Any, T]) -> T:
+        """`operation` on this connection, or DeadlineExceeded once the deadline passes."""
+        # A task, a future and a timer: about half what asyncio.timeout + asyncio.shield cost
+        # (measured), and it runs on every statement.
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(operation)
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        task.add_done_callback(wake)
+        timer = loop.call_at(self.deadline, wake)
+        try:
+            await waiter
+        except BaseException:
+            self._abandon(task)  # the request itself was cancelled (client gone, shutdown)
+            raise
+        finally:
+            timer.cancel()
+            task.remove_done_callback(wake)
+        if not task.done():
+            self._abandon(task)
+            raise DeadlineExceeded("the database did not answer before the deadline")
+        return task.result()
 
     async def fetch(self, statement: sa.Executable, parameters: Mapping[str, Any]) -> list[Row]:
         compiled = compiled_for_postgres(statement)
@@ -149,10 +191,21 @@ class PostgresSession:
             for name in compiled.json_names:
                 if name in parameters:
                     parameters[name] = Jsonb(parameters[name])
-        cursor = await self.connection.execute(compiled.sql, parameters)
+        return await self.run(self._fetch(compiled.sql, parameters))
+
+    async def _fetch(self, sql: str, parameters: Mapping[str, Any]) -> list[Row]:
+        cursor = await self.connection.execute(sql, parameters)
         # Every statement the repository runs returns rows (DML with RETURNING). Not checking
         # `cursor.description` first: building it cost ~30 us per statement (a Column per column).
         return await cursor.fetchall()
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: its outcome no longer has anyone to go to
+            return
+        task.cancel()
+        self.abandoned = task
 
 
 class EngineSession:
@@ -207,6 +260,8 @@ def install_sqlite_hooks(sync_engine: sa.Engine) -> None:
 def install_postgres_hooks(sync_engine: sa.Engine, settings: Settings) -> None:
     """Per-connection statement timeout (SET, not a startup option, so poolers accept it)."""
     timeout_ms = settings.db_statement_timeout_ms
+    if not settings.db_session_setup:
+        return
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -241,7 +296,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
         connect_args={
-            "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
+            **connection_parameters(settings),
             "prepare_threshold": settings.db_prepare_threshold,
         },
         json_deserializer=orjson.loads,
@@ -295,6 +350,21 @@ class ConnectionGate:
 # -- PostgreSQL: psycopg's pool ----------------------------------------------------------------
 
 
+def connection_parameters(settings: Settings) -> dict[str, Any]:
+    """libpq parameters: connect timeout, TCP keepalives and tcp_user_timeout, so a peer that
+    vanishes without closing (a stalled network) is noticed by the kernel, not never."""
+    parameters: dict[str, Any] = {
+        "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
+        "keepalives": 1,
+        "keepalives_idle": settings.db_keepalives_idle_seconds,
+        "keepalives_interval": KEEPALIVES_INTERVAL_SECONDS,
+        "keepalives_count": KEEPALIVES_COUNT,
+    }
+    if settings.db_tcp_user_timeout_ms:
+        parameters["tcp_user_timeout"] = settings.db_tcp_user_timeout_ms
+    return parameters
+
+
 def create_pool(settings: Settings) -> psycopg_pool.AsyncConnectionPool[Any]:
     """The request path's pool (opened by `open_database`): autocommit connections with the
     statement timeout, UTC, orjson for jsonb and server-side prepared statements as configured."""
@@ -304,6 +374,8 @@ def create_pool(settings: Settings) -> psycopg_pool.AsyncConnectionPool[Any]:
         set_json_loads(orjson.loads, connection)
         set_json_dumps(orjson.dumps, connection)  # bytes are accepted as they are
         connection.prepare_threshold = settings.db_prepare_threshold
+        if not settings.db_session_setup:
+            return  # behind a transaction pooler these are the role's settings
         # SET, not a startup option, so poolers (PgBouncer) accept it; one round trip per new
         # connection, none per request.
         await connection.execute(f"SET statement_timeout = {timeout_ms}")
@@ -315,10 +387,7 @@ def create_pool(settings: Settings) -> psycopg_pool.AsyncConnectionPool[Any]:
         max_size=settings.db_pool_size + settings.db_max_overflow,
         timeout=settings.db_pool_timeout_seconds,
         max_lifetime=1800,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
-        },
+        kwargs={"autocommit": True, **connection_parameters(settings)},
         configure=configure,
         open=False,
     )
@@ -360,8 +429,8 @@ async def unit_of_work(request: Request) -> AsyncIterator[Session]:
     state = request.app.state
     pool: psycopg_pool.AsyncConnectionPool[Any] | None = state.pool
     if pool is not None:
-        async with pool.connection() as connection:
-            yield PostgresSession(connection)
+        async with postgres_session(state, state.settings.db_request_deadline_seconds) as session:
+            yield session
         return
     gate: ConnectionGate = state.connection_gate
     await gate.acquire()
@@ -381,12 +450,47 @@ async def unit_of_work(request: Request) -> AsyncIterator[Session]:
         gate.release()
 
 
-async def ping(state: Any) -> None:
-    """One trivial statement through the request path's own pool (readiness)."""
-    pool: psycopg_pool.AsyncConnectionPool[Any] | None = state.pool
-    if pool is not None:
-        async with pool.connection() as connection:
-            await connection.execute("SELECT 1")
+_RELEASES: set[asyncio.Task[None]] = set()
+
+
+@contextlib.asynccontextmanager
+async def postgres_session(state: Any, seconds: float) -> AsyncIterator[PostgresSession]:
+    """A pooled connection whose statements must all finish within `seconds` from now."""
+    pool: psycopg_pool.AsyncConnectionPool[Any] = state.pool
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    wait = min(state.settings.db_pool_timeout_seconds, seconds)
+    connection = await pool.getconn(timeout=wait)
+    session = PostgresSession(connection, deadline)
+    try:
+        yield session
+    finally:
+        if session.abandoned is None:
+            await pool.putconn(connection)
+        else:
+            # Handed back when the abandoned statement ends; the request answers now.
+            release = asyncio.create_task(_release_after(pool, connection, session.abandoned))
+            _RELEASES.add(release)
+            release.add_done_callback(_RELEASES.discard)
+
+
+async def _release_after(
+    pool: psycopg_pool.AsyncConnectionPool[Any],
+    connection: psycopg.AsyncConnection[Any],
+    abandoned: asyncio.Task[Any],
+) -> None:
+    await asyncio.wait([abandoned])
+    if not abandoned.cancelled():
+        abandoned.exception()  # retrieved: nobody is waiting for its outcome any more
+    with contextlib.suppress(Exception):
+        await pool.putconn(connection)  # the pool discards it unless it is idle and sound
+
+
+async def ping(state: Any, seconds: float) -> None:
+    """One trivial statement through the request path's own pool (readiness), within `seconds`."""
+    if state.pool is not None:
+        async with postgres_session(state, seconds) as session:
+            await session.run(session.connection.execute("SELECT 1"))
         return
     async with state.engine.connect() as connection:
         await connection.execute(sa.text("SELECT 1"))

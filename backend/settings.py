@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
     # psycopg server-side prepared statements: None disables them (PgBouncer transaction mode).
     db_prepare_threshold: int | None = Field(default=5, ge=0)
+    # A request that needs the database answers within this (503 past it), even when the
+    # database stops answering without closing its connections (a stalled network, a frozen host).
+    db_request_deadline_seconds: float = Field(default=5.0, gt=0, le=300)
+    # The kernel's means of noticing a dead peer: TCP keepalives on idle connections and
+    # tcp_user_timeout on unacknowledged sends (0 leaves the OS default).
+    db_keepalives_idle_seconds: int = Field(default=10, ge=1)
+    db_tcp_user_timeout_ms: int = Field(default=10_000, ge=0)
+    # SET statement_timeout and TimeZone on each new connection. Off behind a transaction
+    # pooler (PgBouncer, Neon): a SET lands on whichever server connection runs it, so these
+    # belong to the role there (ALTER ROLE ... SET, docs/operations.md).
+    db_session_setup: bool = True
 
     # Auth: HS* with a shared secret, and/or JWKS (Better Auth's JWT plugin).
     better_auth_secret: SecretStr | None = None

@@ -37,7 +37,10 @@ async def health_handlers(request: Request) -> AsyncIterator[HealthHandlers]:
     """Probes need no caller identity; readiness pings through the request path's own pool."""
     state: Any = request.app.state
 
-    async def ping_database() -> None:
-        await ping(state)
+    settings = state.settings
+    timeout = min(settings.db_pool_timeout_seconds, settings.db_request_deadline_seconds)
 
-    yield HealthHandlers(ping_database, state.settings.db_pool_timeout_seconds)
+    async def ping_database() -> None:
+        await ping(state, timeout)
+
+    yield HealthHandlers(ping_database, timeout)

@@ -22,7 +22,11 @@ HELD_KEY = "held-at-shutdown"
 async def test_sigterm_finishes_in_flight_writes_and_exits_zero(
     pg_url: str, tmp_path: Path, alice: User, bob: User
 ) -> None:
-    env = server_env(pg_url, DB_POOL_SIZE="20", LOG_LEVEL="WARNING")
+    # The held request waits in the database for as long as the test needs: past the default
+    # request deadline (which would rightly answer it 503) on a slow machine.
+    env = server_env(
+        pg_url, DB_POOL_SIZE="20", DB_REQUEST_DEADLINE_SECONDS="60", LOG_LEVEL="WARNING"
+    )
     created: dict[str, int] = {}  # title -> id, for every 201
     failures: list[str] = []
     numbers = itertools.count()
@@ -54,9 +58,8 @@ async def test_sigterm_finishes_in_flight_writes_and_exits_zero(
 
             with psycopg.connect(libpq(pg_url)) as blocker:
                 # An uncommitted claim of HELD_KEY makes the request with that key wait in
-                # the database: it is certainly in flight when SIGTERM arrives. It is bob's:
-                # one user's creates queue behind each other (the task quota's per-user
-                # lock), so alice's burst goes on meanwhile.
+                # the database: it is certainly in flight when SIGTERM arrives. Another user's:
+                # a waiting create holds its owner's quota lock, which would stall the burst.
                 now = datetime.now(UTC)
                 blocker.execute(
                     "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, "
