@@ -48,7 +48,7 @@ MINOR: dict[str, Callable[[Document], None]] = {
         "colour", {"type": "string"}
     ),
     "new status code": lambda d: _list_get(d)["responses"].__setitem__(
-        "429", {"description": "Too many requests."}
+        "410", {"description": "Gone."}
     ),
     "new response header": lambda d: _list_get(d)["responses"]["200"]["headers"].__setitem__(
         "X-Page-Count", {"schema": {"type": "integer"}}
