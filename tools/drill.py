@@ -301,7 +301,10 @@ def production_shape(database_url: str, count: int, secret: str) -> Iterator[Sta
         "TODO_ENV": "test",
         "LOG_LEVEL": "ERROR",
     }
-    instances = [Instance(f"api{i}", free_port(), env, workdir) for i in range(1, count + 1)]
+    instances = [
+        Instance(f"api{i}", free_port(), {**env, "METRICS_PORT": str(free_port())}, workdir)
+        for i in range(1, count + 1)
+    ]
     haproxy = HAProxy([i.port for i in instances], workdir)
     stack = Stack(workdir, pgbouncer, haproxy, instances)
     try:
@@ -613,6 +616,8 @@ async def drill(database_url: str, users: int, operations: int, load_seconds: fl
             flush=True,
         )
 
+        for line in await scrape_metrics(stack.instances):
+            print(f"metric {line}", flush=True)
         back = await asyncio.gather(*(wait_ready(i.base_url, 20) for i in stack.instances))
         deadline = time.monotonic() + 10
         states = stack.haproxy.server_states()
@@ -670,6 +675,40 @@ async def drill(database_url: str, users: int, operations: int, load_seconds: fl
                 f"({os.cpu_count()} CPUs)",
             )
     return _summary(report)
+
+
+# What each instance's /metrics says about the faults (counters restart with a killed instance).
+DRILL_METRICS = (
+    "todo_db_unavailable_total",
+    "todo_idempotent_replays_total",
+    "todo_http_requests_total",
+    "todo_db_pool_requests_waiting",
+)
+
+
+async def scrape_metrics(instances: list[Instance]) -> list[str]:
+    """Per instance: the drill's metrics, 5xx requests summed by operation and status."""
+    lines = []
+    async with httpx.AsyncClient(timeout=5) as http:
+        for instance in instances:
+            port = instance.env["METRICS_PORT"]
+            try:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.HTTPError as exc:
+                lines.append(f"{instance.name}: /metrics not answering ({type(exc).__name__})")
+                continue
+            values: dict[str, float] = {}
+            for line in text.splitlines():
+                name = line.split("{", 1)[0].split(" ", 1)[0]
+                if line.startswith("#") or name not in DRILL_METRICS:
+                    continue
+                if name == "todo_http_requests_total" and 'status="5' not in line:
+                    continue
+                key = line.rsplit(" ", 1)[0]
+                values[key] = values.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+            shown = ", ".join(f"{k} = {v:g}" for k, v in sorted(values.items()) if v) or "no faults"
+            lines.append(f"{instance.name} (started {instance.starts}x): {shown}")
+    return lines
 
 
 def _summary(report: Report) -> int:
