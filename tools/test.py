@@ -5,7 +5,7 @@ in uv.lock (the project with its `dev` extra, through the pinned uv), installs t
 tools from tools/package-lock.json when Node.js is present,
 then runs the drift gate, the static checks, the contract checks and pytest. Every step runs
 even after a failure, so one run shows everything that is wrong; the exit status is non-zero
-if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k smoke`);
+if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k crud`);
 `python3 -m tools.test --setup` only installs (a backend developer's one set-up command).
 """
 

@@ -14,8 +14,7 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from tests.api.helpers import assert_problem
-from tests.support import ROOT, User
+from tests.support import ROOT, User, assert_problem
 
 CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "specs" / "api" / "openapi.yaml").read_text())
 SCHEMAS = CONTRACT["components"]["schemas"]

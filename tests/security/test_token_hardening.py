@@ -19,10 +19,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import ISSUER, JwksServer, SigningKey, b64url, claims
-from tests.security.conftest import app_client, jwks_settings, make_settings
-from tests.security.helpers import assert_unauthorized
-from tests.support import SECRET
+from tests.security.helpers import jwks_settings
+from tests.support import (
+    ISSUER,
+    SECRET,
+    JwksServer,
+    SigningKey,
+    app_client,
+    assert_unauthorized,
+    b64url,
+    claims,
+    make_settings,
+)
 
 VICTIM = "alice"
 YEAR_3000 = 32503680000  # 3000-01-01T00:00:00Z
