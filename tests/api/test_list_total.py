@@ -136,7 +136,7 @@ async def test_one_statement_per_list_on_every_page(
 ) -> None:
     """Full, short, empty and past-the-end pages: the total is always in the page statement."""
     carol = User.named("carol")
-    cases = [
+    cases: list[tuple[User, dict[str, Any]]] = [
         (alice, {"limit": 5}),
         (alice, {}),
         (alice, {"status": "pending", "limit": 1}),

@@ -6,7 +6,7 @@ one of them checks the problem document and that the stored data is exactly as b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
@@ -400,12 +400,12 @@ async def test_a_query_string_that_is_not_utf8_is_no_500(app: FastAPI, alice: Us
     """uvicorn refuses raw non-ASCII in the request target; other ASGI servers pass it on."""
     authorization = (b"authorization", f"Bearer {alice.token}".encode())
 
-    messages: list[dict[str, Any]] = []
+    messages: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         messages.append(message)
 
     for path, query in [(alice.tasks, b"q=\xff"), (alice.tasks, b"limit=2&x=\xfe"),

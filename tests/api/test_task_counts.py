@@ -140,17 +140,17 @@ async def test_filtered_totals_are_exact_when_the_page_is_full(
         await create_task(client, alice, priority=priority, completed=completed)
     for _ in range(4):
         await create_task(client, bob, priority="high")
-    for (status, completed), priority in product(STATUSES.items(), [None, *RANK]):
+    for (status, wanted_completed), wanted in product(STATUSES.items(), [None, *RANK]):
         expected = sum(
             1
             for index in range(15)
-            if (completed is None or mix[index % len(mix)][1] is completed)
-            and (priority is None or mix[index % len(mix)][0] == priority)
+            if (wanted_completed is None or mix[index % len(mix)][1] is wanted_completed)
+            and (wanted is None or mix[index % len(mix)][0] == wanted)
         )
         assert expected >= 2
         params: dict[str, Any] = {"status": status}
-        if priority is not None:
-            params["priority"] = priority
+        if wanted is not None:
+            params["priority"] = wanted
         for page in ({"limit": 1}, {"limit": 2, "skip": 1}, {"limit": 1, "skip": 100}):
             assert await total(client, alice, **params, **page) == expected, (params, page)
     assert await total(client, bob, priority="high", limit=1) == 4

@@ -151,6 +151,15 @@ def _example(
     return make
 
 
+def _listing(
+    client: httpx.AsyncClient, user: User, params: dict[str, Any]
+) -> Callable[[int], Awaitable[httpx.Response]]:
+    def make(_: int) -> Awaitable[httpx.Response]:
+        return client.get(user.tasks, params=params, headers=user.headers)
+
+    return make
+
+
 async def test_one_round_trip_per_operation(
     proxied: tuple[httpx.AsyncClient, WireCounter, FastAPI],
 ) -> None:
@@ -171,7 +180,7 @@ async def test_one_round_trip_per_operation(
     ids = [task["id"] for task in tasks]
     trips: dict[str, int] = {}
 
-    lists = {
+    lists: dict[str, dict[str, Any]] = {
         "list": {},
         "list short page": {"limit": 100},
         "list full page": {"limit": 2},
@@ -188,9 +197,7 @@ async def test_one_round_trip_per_operation(
         "list q past the end": {"q": "milk", "skip": 500},
     }
     for name, params in lists.items():
-        trips[name] = await _most_trips(
-            counter, lambda _, p=params: client.get(alice.tasks, params=p, headers=h), 200
-        )
+        trips[name] = await _most_trips(counter, _listing(client, alice, params), 200)
     # Every operation of the contract on a user's data, as its example request; deletes last
     # (each run deletes another of the first REPEATS tasks).
     operations = sorted(user_operations().values(), key=lambda op: op.method == "DELETE")

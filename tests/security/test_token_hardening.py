@@ -141,7 +141,12 @@ async def test_real_better_auth_token_needs_only_better_auth_url(
     base = jwks_server.url.removesuffix("/api/auth/jwks")
     settings = make_settings(database_url, better_auth_secret=None, better_auth_url=base)
     sign = _signer("jwks", ed_key)
-    profile = {"id": VICTIM, "email": "a@example.test", "name": "A", "emailVerified": True}
+    profile: dict[str, Any] = {
+        "id": VICTIM,
+        "email": "a@example.test",
+        "name": "A",
+        "emailVerified": True,
+    }
     payload = claims(VICTIM, iss=base, aud=base, **profile)
     token = sign(_encode({"alg": "EdDSA", "kid": ed_key.kid}), _encode(payload))
     async with app_client(settings) as client:

@@ -16,7 +16,7 @@ from backend.repository import delete_expired_keys
 from backend.tables import IdempotencyKey
 from tests.support import LiveServer, User, assert_problem, libpq, pg_scalar
 
-BODY = {"title": "Pay rent", "priority": "high", "tags": ["home"]}
+BODY: dict[str, object] = {"title": "Pay rent", "priority": "high", "tags": ["home"]}
 
 
 async def _count(client: httpx.AsyncClient, user: User) -> int:
@@ -211,7 +211,7 @@ async def test_concurrent_creates_with_one_key_and_two_bodies(
     live_server: LiveServer, carol: User
 ) -> None:
     """Whichever body wins the key, requests with the other body are refused with 422."""
-    other = {"title": "Pay gas"}
+    other: dict[str, object] = {"title": "Pay gas"}
     bodies: list[dict[str, object]] = [BODY, other] * 8
     responses = await _post_many(live_server.base_url, carol, bodies, "race-2")
     stored = await _stored(live_server.base_url, carol)
