@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,16 @@ from pathlib import Path
 
 import httpx
 
-from tools.bench import listeners
+from tools.bench import free_port, listeners
+
+__all__ = [
+    "LiveServer",
+    "ServerFailed",
+    "free_port",
+    "running_server",
+    "start_server",
+    "stop_server",
+]
 
 
 class ServerFailed(RuntimeError):
@@ -30,13 +38,6 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def executable(name: str) -> str:

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support import CONTRACT, SECRET, LiveServer, start_server, stop_server
+from tests.support import SECRET, LiveServer, load_contract, start_server, stop_server
 from tools import node_env
 
 CHROMIUM_HINT = "apt-get update && apt-get install -y chromium"
@@ -49,8 +48,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def contract() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
-    return document
+    return load_contract()
 
 
 @pytest.fixture(scope="session")
