@@ -24,7 +24,6 @@ import orjson
 import psycopg
 import psycopg_pool
 import sqlalchemy as sa
-from fastapi import Request
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
@@ -419,14 +418,13 @@ async def close_database(state: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def unit_of_work(request: Request) -> AsyncIterator[Session]:
+async def unit_of_work(state: Any, method: str) -> AsyncIterator[Session]:
     """The request's unit of work: all of it or none of it.
 
     PostgreSQL: a pooled connection in autocommit; every repository operation is one statement,
     atomic by itself, so there is nothing to commit or roll back. SQLite: one transaction,
     committed on success and rolled back on any exception (deferred BEGIN for GET).
     """
-    state = request.app.state
     pool: psycopg_pool.AsyncConnectionPool[Any] | None = state.pool
     if pool is not None:
         async with postgres_session(state, state.settings.db_request_deadline_seconds) as session:
@@ -435,7 +433,7 @@ async def unit_of_work(request: Request) -> AsyncIterator[Session]:
     gate: ConnectionGate = state.connection_gate
     await gate.acquire()
     try:
-        if request.method in READ_ONLY_METHODS:
+        if method in READ_ONLY_METHODS:
             async with state.read_engine.connect() as connection:
                 yield EngineSession(connection)
             return

@@ -70,7 +70,8 @@ class UnitOfWork:
     async def session(self) -> Session:
         """The request's database session, opened on first use and ended with the request."""
         if self._session is None:
-            self._session = await self._stack.enter_async_context(unit_of_work(self._request))
+            work = unit_of_work(self._request.app.state, self._request.method)
+            self._session = await self._stack.enter_async_context(work)
         return self._session
 
 

@@ -15,12 +15,46 @@ from backend.migrate import upgrade_to_head
 from backend.settings import Settings
 from tests.support import (
     PG_SKIP_REASON,
+    SigningKey,
     User,
     api_settings,
+    ec_key,
+    ed25519_key,
     postgres_url,
     reset_postgres_schema,
+    rsa_key,
     truncate_postgres,
 )
+
+# Everything Settings reads that could change what a test sees if set in the shell.
+SETTINGS_ENV = (
+    "TODO_ENV", "DATABASE_URL", "BETTER_AUTH_SECRET", "BETTER_AUTH_URL", "JWT_JWKS_URL",
+    "JWT_ISSUER", "JWT_AUDIENCE", "JWT_LEEWAY_SECONDS", "JWKS_CACHE_TTL_SECONDS",
+    "JWKS_REFETCH_COOLDOWN_SECONDS", "JWKS_TIMEOUT_SECONDS", "JWKS_MAX_STALE_SECONDS",
+    "CORS_ORIGINS", "MAX_BODY_BYTES",
+)  # fmt: skip
+
+
+@pytest.fixture
+def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test, never from the shell that runs it."""
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def ed_key() -> SigningKey:
+    return ed25519_key("ed-1")
+
+
+@pytest.fixture(scope="session")
+def es_key() -> SigningKey:
+    return ec_key("ec-1")
+
+
+@pytest.fixture(scope="session")
+def rs_key() -> SigningKey:
+    return rsa_key("rsa-1", "RS256")
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +92,15 @@ def database_url(
         pytest.skip(PG_SKIP_REASON)
     truncate_postgres(migrated_postgres)
     yield migrated_postgres
+
+
+@pytest.fixture
+def pg_url(migrated_postgres: str | None) -> str:
+    """The migrated test database, emptied; skipped when TEST_DATABASE_URL is not set."""
+    if migrated_postgres is None:
+        pytest.skip(PG_SKIP_REASON)
+    truncate_postgres(migrated_postgres)
+    return migrated_postgres
 
 
 @pytest.fixture

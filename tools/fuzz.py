@@ -17,24 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from backend.auth import mint_token
+from tools.live_server import LiveServer, ServerFailed, executable, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "specs" / "api" / "openapi.yaml"
@@ -47,27 +41,9 @@ PHASES = "examples,coverage,fuzzing,stateful"
 STARTUP_TIMEOUT_SECONDS = 30.0
 
 
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _executable(name: str) -> str:
-    """The console script installed next to this interpreter (the venv's), else from PATH."""
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or name
-
-
 def _migrate(env: dict[str, str]) -> None:
     result = subprocess.run(
-        [_executable("todo-api"), "migrate"], env=env, capture_output=True, text=True, check=False
+        [executable("todo-api"), "migrate"], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         sys.exit(f"fuzz: `todo-api migrate` failed:\n{result.stdout}{result.stderr}")
@@ -97,42 +73,19 @@ def covered_operations(junit: Path) -> tuple[list[str], list[str]]:
     return sorted(ran), sorted(skipped - ran)
 
 
-@contextmanager
-def running_server(
-    env: dict[str, str], log_path: Path, port: int | None = None
-) -> Iterator[Server]:
-    """`todo-api serve` on a loopback port until the block ends; waits for /api/health."""
-    port = port or _free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_executable("todo-api"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+def _start(env: dict[str, str], workdir: Path, log_path: Path, port: int | None) -> LiveServer:
+    """The server under fuzzing, with exactly `env` (variables removed from it stay removed)."""
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                sys.exit(f"fuzz: the server exited with {process.returncode}; see {log_path}")
-            try:
-                if httpx.get(f"{server.base_url}/api/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit(f"fuzz: the server did not become healthy; see {log_path}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        return start_server(
+            env,
+            workdir,
+            port=port,
+            log_path=log_path,
+            inherit_environ=False,
+            timeout=STARTUP_TIMEOUT_SECONDS,
+        )
+    except ServerFailed:
+        sys.exit(f"fuzz: the server did not start; see {log_path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             _migrate(server_env)
 
         log_path = report_dir / "server.log"
-        with running_server(server_env, log_path, args.port) as server:
+        server = _start(server_env, Path(workdir), log_path, args.port)
+        try:
             command = [
-                _executable("schemathesis"),
+                executable("schemathesis"),
                 "--config-file",
                 str(CONFIG),
                 "run",
@@ -292,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             status = subprocess.run(command, env=fuzz_env, cwd=ROOT, check=False).returncode
             elapsed = time.monotonic() - started
+        finally:
+            stop_server(server)
     junit = report_dir / "junit.xml"
     print(
         f"fuzz: schemathesis exited with {status} after {elapsed:.0f} s; "

@@ -5,7 +5,7 @@ in uv.lock (the project with its `dev` extra, through the pinned uv), installs t
 tools from tools/package-lock.json when Node.js is present,
 then runs the drift gate, the static checks, the contract checks and pytest. Every step runs
 even after a failure, so one run shows everything that is wrong; the exit status is non-zero
-if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k smoke`);
+if any step failed. Extra arguments go to pytest (e.g. `python3 -m tools.test -k crud`);
 `python3 -m tools.test --setup` only installs (a backend developer's one set-up command).
 """
 
@@ -63,6 +63,18 @@ def ensure_environment(results: list[tuple[str, int, float]]) -> bool:
     return True
 
 
+def static_checks(python: str, bin_dir: Path) -> list[tuple[str, list[str]]]:
+    """The checks that need no services; .pre-commit-config.yaml runs the very same commands."""
+    code = ["backend", "tools", "tests"]  # generated/ is formatted by the generator's black
+    return [
+        ("drift gate", [python, "-m", "tools.regen", "--check"]),
+        ("ruff", [python, "-m", "ruff", "check", *code]),
+        ("ruff format", [python, "-m", "ruff", "format", "--check", *code]),
+        ("mypy", [python, "-m", "mypy"]),
+        ("import contracts", [str(bin_dir / "lint-imports")]),
+    ]
+
+
 def main(argv: list[str]) -> int:
     results: list[tuple[str, int, float]] = []
     if argv[:1] in (["-h"], ["--help"]):
@@ -74,10 +86,8 @@ def main(argv: list[str]) -> int:
         return 0 if ready else 1
     if ensure_environment(results):
         python = str(PYTHON)
-        _run("drift gate", [python, "-m", "tools.regen", "--check"], results)
-        _run("ruff", [python, "-m", "ruff", "check", "backend", "tools", "tests"], results)
-        _run("mypy", [python, "-m", "mypy"], results)
-        _run("import contracts", [str(VENV / "bin" / "lint-imports")], results)
+        for title, command in static_checks(python, VENV / "bin"):
+            _run(title, command, results)
         if node_env.missing_reason() is None:
             _run("contract lint", [python, "-m", "tools.lint_contract"], results)
             _run("breaking-change gate", [python, "-m", "tools.contract_diff"], results)

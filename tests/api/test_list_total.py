@@ -19,8 +19,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from tests.api.helpers import create
-from tests.support import User
+from tests.support import User, create_task
 
 Spec = dict[str, Any]
 BASE = datetime.fromisoformat("2026-06-01T12:00:00+00:00")
@@ -101,8 +100,10 @@ async def listed(
 async def tasks(client: httpx.AsyncClient, alice: User, bob: User) -> list[Spec]:
     """alice's 13 tasks; bob's tasks match every query too, and must never be counted."""
     for index in range(4):
-        await create(client, bob, **{**spec(index), "title": "task 1 of bob"})
-    return [await create(client, alice, **spec(index)) and spec(index) for index in range(COUNT)]
+        await create_task(client, bob, **{**spec(index), "title": "task 1 of bob"})
+    return [
+        await create_task(client, alice, **spec(index)) and spec(index) for index in range(COUNT)
+    ]
 
 
 async def test_total_is_the_number_of_matching_tasks_on_every_page(
@@ -135,7 +136,7 @@ async def test_one_statement_per_list_on_every_page(
 ) -> None:
     """Full, short, empty and past-the-end pages: the total is always in the page statement."""
     carol = User.named("carol")
-    cases = [
+    cases: list[tuple[User, dict[str, Any]]] = [
         (alice, {"limit": 5}),
         (alice, {}),
         (alice, {"status": "pending", "limit": 1}),

@@ -6,7 +6,7 @@ one of them checks the problem document and that the stored data is exactly as b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
@@ -14,8 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api.helpers import assert_problem, create, snapshot
-from tests.support import User
+from tests.support import User, assert_problem, create_task, snapshots, user_operations
 
 FULL = {
     "title": "Original title",
@@ -38,10 +37,10 @@ async def reject(client: httpx.AsyncClient, alice: User, bob: User) -> AsyncIter
 
     After each request alice's tasks must be unchanged; at the end, bob's as well.
     """
-    await create(client, alice, **FULL)
-    await create(client, alice, title="second")
-    await create(client, bob, title="bob's own")
-    before = await snapshot(client, alice, bob)
+    await create_task(client, alice, **FULL)
+    await create_task(client, alice, title="second")
+    await create_task(client, bob, title="bob's own")
+    before = await snapshots(client, alice, bob)
 
     async def send(
         method: str,
@@ -67,11 +66,11 @@ async def reject(client: httpx.AsyncClient, alice: User, bob: User) -> AsyncIter
             ), (what, issues)
         if location is not None:
             assert issues and all(issue["location"] == location for issue in issues), (what, issues)
-        assert await snapshot(client, alice) == {alice.id: before[alice.id]}, what
+        assert await snapshots(client, alice) == {alice.id: before[alice.id]}, what
         return problem
 
     yield send
-    assert await snapshot(client, alice, bob) == before
+    assert await snapshots(client, alice, bob) == before
 
 
 def task_url(user: User, task_id: int | str = 1) -> str:
@@ -79,12 +78,11 @@ def task_url(user: User, task_id: int | str = 1) -> str:
 
 
 def body_operations(user: User) -> list[tuple[str, str]]:
-    """Every operation that takes a JSON body, on alice's first task where it needs one."""
+    """Every operation of the contract that takes a JSON body (on task 1 where it needs a task)."""
     return [
-        ("POST", user.tasks),
-        ("PUT", task_url(user)),
-        ("PATCH", task_url(user)),
-        ("PATCH", task_url(user) + "/complete"),
+        (op.method, op.url(user_id=user.id, task_id=1))
+        for op in user_operations().values()
+        if op.body is not None
     ]
 
 
@@ -95,16 +93,12 @@ BAD_TASK_IDS = ["abc", "0", "-1", str(2**63), str(2**63 + 1), str(2**64), "9" * 
 
 
 async def test_bad_task_ids_are_422_for_every_operation(reject: Reject, alice: User) -> None:
+    on_task = [op for op in user_operations().values() if op.on_task]
+    assert on_task
     for raw in BAD_TASK_IDS:
-        url = f"{alice.tasks}/{raw}"
-        for method, suffix, body in [
-            ("GET", "", None),
-            ("PUT", "", {"title": "x"}),
-            ("PATCH", "", {"title": "x"}),
-            ("DELETE", "", None),
-            ("PATCH", "/complete", None),
-        ]:
-            await reject(method, url + suffix, json=body, field="task_id", location="path")
+        for op in on_task:
+            url = op.url(user_id=alice.id, task_id=raw)
+            await reject(op.method, url, json=op.body, field="task_id", location="path")
 
 
 async def test_the_largest_int64_task_id_is_a_plain_404(reject: Reject, alice: User) -> None:
@@ -321,7 +315,7 @@ async def test_newlines_and_tabs_are_kept_in_a_description(
     client: httpx.AsyncClient, alice: User
 ) -> None:
     text = "line one\nline two\r\n\tindented"
-    task = await create(client, alice, description=text)
+    task = await create_task(client, alice, description=text)
     assert task["description"] == text
     fetched = await client.get(alice.task(task["id"]), headers=alice.headers)
     assert fetched.json()["description"] == text
@@ -336,7 +330,7 @@ async def test_extreme_but_valid_instants_round_trip(
         ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"),
         ("9999-12-31T23:59:59+14:00", "9999-12-31T09:59:59Z"),
     ]:
-        task = await create(client, alice, due_at=sent)
+        task = await create_task(client, alice, due_at=sent)
         assert task["due_at"] == stored
         fetched = await client.get(alice.task(task["id"]), headers=alice.headers)
         assert fetched.json()["due_at"] == stored
@@ -394,7 +388,7 @@ async def test_a_repeated_query_parameter_takes_its_last_value(
     client: httpx.AsyncClient, alice: User
 ) -> None:
     for title in ("a", "b", "c"):
-        await create(client, alice, title=title)
+        await create_task(client, alice, title=title)
     response = await client.get(alice.tasks + "?limit=1&limit=2", headers=alice.headers)
     assert response.status_code == 200, response.text
     assert len(response.json()) == 2
@@ -406,12 +400,12 @@ async def test_a_query_string_that_is_not_utf8_is_no_500(app: FastAPI, alice: Us
     """uvicorn refuses raw non-ASCII in the request target; other ASGI servers pass it on."""
     authorization = (b"authorization", f"Bearer {alice.token}".encode())
 
-    messages: list[dict[str, Any]] = []
+    messages: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         messages.append(message)
 
     for path, query in [(alice.tasks, b"q=\xff"), (alice.tasks, b"limit=2&x=\xfe"),

@@ -10,8 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import create, get
-from tests.support import SECRET, User, start_server, stop_server, truncate_postgres
+from tests.support import (
+    SECRET,
+    User,
+    create_task,
+    get_task,
+    start_server,
+    stop_server,
+    truncate_postgres,
+)
 
 
 async def toggle_burst(
@@ -40,7 +47,7 @@ async def check_burst(
     # Ordered by version, the states alternate starting from the flip of the initial state.
     by_version = [state for _, state in sorted(zip(versions, seen, strict=True))]
     assert by_version == [(initial ^ (index % 2 == 0)) for index in range(n)]
-    final = await get(client, user, task["id"])
+    final = await get_task(client, user, task["id"])
     assert final["completed"] is (initial ^ (n % 2 == 1))
 
 
@@ -48,7 +55,7 @@ async def check_burst(
 async def test_concurrent_toggles_are_never_lost(
     client: httpx.AsyncClient, alice: User, initial: bool, n: int
 ) -> None:
-    task = await create(client, alice, completed=initial)
+    task = await create_task(client, alice, completed=initial)
     await check_burst(client, alice, task, initial, n)
 
 
@@ -71,7 +78,7 @@ async def test_concurrent_toggles_through_two_server_processes(
     server = start_server(env, tmp_path, workers=2)
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30.0) as client:
-            task = await create(client, alice)
+            task = await create_task(client, alice)
             await check_burst(client, alice, task, False, 20)
             await check_burst(client, alice, task, False, 21)
     finally:

@@ -18,8 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from tests.api.helpers import create
-from tests.support import User
+from tests.support import User, create_task
 
 Counts = dict[tuple[str, bool, int], int]
 RANK = {"low": 1, "medium": 2, "high": 3}
@@ -78,13 +77,13 @@ async def test_counts_follow_every_write_path_of_the_api(
     app: FastAPI, client: httpx.AsyncClient, alice: User, bob: User
 ) -> None:
     tasks = [
-        await create(client, user, priority=priority, completed=completed)
+        await create_task(client, user, priority=priority, completed=completed)
         for user, priority, completed in [
             (alice, "low", False), (alice, "high", False), (alice, "high", True),
             (alice, "medium", False), (alice, "medium", True), (bob, "high", False),
         ]
     ]  # fmt: skip
-    await create(client, alice)  # defaults: medium, pending
+    await create_task(client, alice)  # defaults: medium, pending
     await assert_exact(app, "create")
 
     keyed = {**alice.headers, "Idempotency-Key": "counts-1"}
@@ -138,20 +137,20 @@ async def test_filtered_totals_are_exact_when_the_page_is_full(
     mix = [(priority, completed) for priority in RANK for completed in (False, True)]
     for index in range(15):
         priority, completed = mix[index % len(mix)]
-        await create(client, alice, priority=priority, completed=completed)
+        await create_task(client, alice, priority=priority, completed=completed)
     for _ in range(4):
-        await create(client, bob, priority="high")
-    for (status, completed), priority in product(STATUSES.items(), [None, *RANK]):
+        await create_task(client, bob, priority="high")
+    for (status, wanted_completed), wanted in product(STATUSES.items(), [None, *RANK]):
         expected = sum(
             1
             for index in range(15)
-            if (completed is None or mix[index % len(mix)][1] is completed)
-            and (priority is None or mix[index % len(mix)][0] == priority)
+            if (wanted_completed is None or mix[index % len(mix)][1] is wanted_completed)
+            and (wanted is None or mix[index % len(mix)][0] == wanted)
         )
         assert expected >= 2
         params: dict[str, Any] = {"status": status}
-        if priority is not None:
-            params["priority"] = priority
+        if wanted is not None:
+            params["priority"] = wanted
         for page in ({"limit": 1}, {"limit": 2, "skip": 1}, {"limit": 1, "skip": 100}):
             assert await total(client, alice, **params, **page) == expected, (params, page)
     assert await total(client, bob, priority="high", limit=1) == 4
@@ -163,7 +162,7 @@ async def test_only_status_and_priority_totals_come_from_task_counts(
 ) -> None:
     """Counts altered behind the triggers' back show in those totals and in no other."""
     for _ in range(3):
-        await create(client, alice, priority="high", tags=["t"], description="milk")
+        await create_task(client, alice, priority="high", tags=["t"], description="milk")
     async with app.state.engine.begin() as connection:
         await connection.execute(sa.text("UPDATE task_counts SET n = n + 100"))
     assert await total(client, alice, limit=1) == 103
@@ -185,7 +184,7 @@ async def test_concurrent_writes_of_one_user_keep_counts_exact(
     Opposite moves touch the same two counter rows in opposite directions; on PostgreSQL the
     triggers take them in key order, so they queue instead of deadlocking (a 500).
     """
-    tasks = [await create(client, alice, completed=index % 2 == 0) for index in range(10)]
+    tasks = [await create_task(client, alice, completed=index % 2 == 0) for index in range(10)]
     toggles = [alice.task(task["id"]) + "/complete" for task in tasks] * 2
     more = [
         client.post(alice.tasks, json={"title": f"new {index}"}, headers=alice.headers)
@@ -212,8 +211,8 @@ async def test_concurrent_writes_of_one_user_keep_counts_exact(
 async def test_twenty_concurrent_toggles_of_one_task_keep_counts_exact(
     app: FastAPI, client: httpx.AsyncClient, alice: User, initial: bool
 ) -> None:
-    task = await create(client, alice, completed=initial, priority="low")
-    await create(client, alice, completed=not initial, priority="low")
+    task = await create_task(client, alice, completed=initial, priority="low")
+    await create_task(client, alice, completed=not initial, priority="low")
     url = alice.task(task["id"]) + "/complete"
     responses = await asyncio.gather(*(client.patch(url, headers=alice.headers) for _ in range(20)))
     assert [response.status_code for response in responses] == [200] * 20

@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import assert_problem, create, get, parse_utc, snapshot
-from tests.support import User
+from tests.support import User, assert_problem, create_task, get_task, parse_utc, snapshots
 
 FULL = {
     "title": "Write the quarterly report",
@@ -41,19 +40,21 @@ async def test_create_defaults_location_and_etag(client: httpx.AsyncClient, alic
 async def test_create_with_every_field_returns_due_at_in_utc(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    task = await create(client, alice, **FULL)
+    task = await create_task(client, alice, **FULL)
     expected = {**FULL, "due_at": "2026-12-01T17:00:00Z"}
     assert {key: task[key] for key in FULL} == expected
-    assert await get(client, alice, task["id"]) == task
+    assert await get_task(client, alice, task["id"]) == task
 
 
 async def test_create_accepts_the_limits(client: httpx.AsyncClient, alice: User) -> None:
     """200-character titles, 1000-character descriptions, 10 tags of 32 characters, unicode."""
     tags = [f"{index}".ljust(32, "t") for index in range(10)]
-    task = await create(client, alice, title="é" * 199 + "😀", description="d" * 1000, tags=tags)
+    task = await create_task(
+        client, alice, title="é" * 199 + "😀", description="d" * 1000, tags=tags
+    )
     assert len(task["title"]) == 200 and len(task["description"]) == 1000
     assert task["tags"] == tags
-    assert await get(client, alice, task["id"]) == task
+    assert await get_task(client, alice, task["id"]) == task
 
 
 async def test_get_missing_task_is_404(client: httpx.AsyncClient, alice: User) -> None:
@@ -65,15 +66,15 @@ async def test_get_missing_task_is_404(client: httpx.AsyncClient, alice: User) -
 async def test_put_requires_title_and_keeps_omitted_fields(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    task = await create(client, alice, **FULL)
-    before = await snapshot(client, alice)
+    task = await create_task(client, alice, **FULL)
+    before = await snapshots(client, alice)
 
     missing = await client.put(
         alice.task(task["id"]), json={"priority": "low"}, headers=alice.headers
     )
     assert_problem(missing, 422)
     assert any(issue["field"] == "title" for issue in missing.json()["errors"])
-    assert await snapshot(client, alice) == before
+    assert await snapshots(client, alice) == before
 
     replaced = await client.put(
         alice.task(task["id"]), json={"title": "Renamed", "priority": "low"}, headers=alice.headers
@@ -84,13 +85,13 @@ async def test_put_requires_title_and_keeps_omitted_fields(
     # Everything left out keeps its stored value.
     for key in ("description", "completed", "due_at", "tags", "created_at", "id", "user_id"):
         assert body[key] == task[key], key
-    assert await get(client, alice, task["id"]) == body
+    assert await get_task(client, alice, task["id"]) == body
 
 
 async def test_put_explicit_null_clears_description_and_due_at(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    task = await create(client, alice, **FULL)
+    task = await create_task(client, alice, **FULL)
     response = await client.put(
         alice.task(task["id"]),
         json={"title": task["title"], "description": None, "due_at": None},
@@ -100,11 +101,11 @@ async def test_put_explicit_null_clears_description_and_due_at(
     body = response.json()
     assert body["description"] is None and body["due_at"] is None
     assert body["tags"] == task["tags"] and body["priority"] == task["priority"]
-    assert await get(client, alice, task["id"]) == body
+    assert await get_task(client, alice, task["id"]) == body
 
 
 async def test_put_sets_every_field(client: httpx.AsyncClient, alice: User) -> None:
-    task = await create(client, alice)
+    task = await create_task(client, alice)
     new = {**FULL, "completed": False, "tags": ["home"], "due_at": "2030-01-01T00:00:00-05:00"}
     response = await client.put(alice.task(task["id"]), json=new, headers=alice.headers)
     assert response.status_code == 200, response.text
@@ -113,7 +114,7 @@ async def test_put_sets_every_field(client: httpx.AsyncClient, alice: User) -> N
 
 
 async def test_patch_changes_only_the_fields_sent(client: httpx.AsyncClient, alice: User) -> None:
-    task = await create(client, alice, **FULL)
+    task = await create_task(client, alice, **FULL)
     response = await client.patch(
         alice.task(task["id"]), json={"priority": "low", "tags": []}, headers=alice.headers
     )
@@ -122,21 +123,21 @@ async def test_patch_changes_only_the_fields_sent(client: httpx.AsyncClient, ali
     assert body["priority"] == "low" and body["tags"] == []
     for key in ("title", "description", "completed", "due_at", "created_at"):
         assert body[key] == task[key], key
-    assert await get(client, alice, task["id"]) == body
+    assert await get_task(client, alice, task["id"]) == body
 
 
 @pytest.mark.parametrize("field", ["description", "due_at"])
 async def test_patch_null_clears_nullable_fields(
     client: httpx.AsyncClient, alice: User, field: str
 ) -> None:
-    task = await create(client, alice, **FULL)
+    task = await create_task(client, alice, **FULL)
     response = await client.patch(alice.task(task["id"]), json={field: None}, headers=alice.headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body[field] is None
     other = "due_at" if field == "description" else "description"
     assert body[other] == task[other] and body["title"] == task["title"]
-    assert await get(client, alice, task["id"]) == body
+    assert await get_task(client, alice, task["id"]) == body
 
 
 @pytest.mark.parametrize("field", ["title", "completed", "priority", "tags"])
@@ -144,8 +145,8 @@ async def test_patch_null_clears_nullable_fields(
 async def test_null_for_a_required_field_is_422_and_changes_nothing(
     client: httpx.AsyncClient, alice: User, field: str, method: str
 ) -> None:
-    task = await create(client, alice, **FULL)
-    before = await snapshot(client, alice)
+    task = await create_task(client, alice, **FULL)
+    before = await snapshots(client, alice)
     body: dict[str, Any] = {field: None}
     if method == "PUT" and field != "title":
         body["title"] = "Renamed"
@@ -154,12 +155,12 @@ async def test_null_for_a_required_field_is_422_and_changes_nothing(
     )
     problem = assert_problem(response, 422)
     assert [issue["field"] for issue in problem["errors"]] == [field]
-    assert await snapshot(client, alice) == before
+    assert await snapshots(client, alice) == before
 
 
 async def test_delete_then_everything_is_404(client: httpx.AsyncClient, alice: User) -> None:
-    keep = await create(client, alice, title="keep")
-    task = await create(client, alice, title="drop")
+    keep = await create_task(client, alice, title="keep")
+    task = await create_task(client, alice, title="drop")
     response = await client.delete(alice.task(task["id"]), headers=alice.headers)
     assert response.status_code == 204
     assert response.content == b""
@@ -174,13 +175,13 @@ async def test_delete_then_everything_is_404(client: httpx.AsyncClient, alice: U
             method, alice.task(task["id"]) + suffix, json=body, headers=alice.headers
         )
         assert_problem(again, 404)
-    assert [row["id"] for row in (await snapshot(client, alice))[alice.id]] == [keep["id"]]
+    assert [row["id"] for row in (await snapshots(client, alice))[alice.id]] == [keep["id"]]
 
 
 async def test_complete_toggles_without_body_and_sets_with_one(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    task = await create(client, alice)
+    task = await create_task(client, alice)
     url = alice.task(task["id"]) + "/complete"
     states = []
     for body in [None, None, None, {"completed": True}, {"completed": True}, {"completed": False},
@@ -188,14 +189,14 @@ async def test_complete_toggles_without_body_and_sets_with_one(
         response = await client.patch(url, json=body, headers=alice.headers)
         assert response.status_code == 200, response.text
         states.append(response.json()["completed"])
-        assert (await get(client, alice, task["id"]))["completed"] is states[-1]
+        assert (await get_task(client, alice, task["id"]))["completed"] is states[-1]
     assert states == [True, False, True, True, True, False, False, True]
 
 
 async def test_every_write_moves_updated_at_and_etag_but_never_created_at(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    task = await create(client, alice, **FULL)
+    task = await create_task(client, alice, **FULL)
     created_at = parse_utc(task["created_at"])
     url = alice.task(task["id"])
     previous: datetime = parse_utc(task["updated_at"])
@@ -218,7 +219,7 @@ async def test_every_write_moves_updated_at_and_etag_but_never_created_at(
         assert response.headers["etag"] not in etags
         etags.add(response.headers["etag"])
         previous = updated_at
-        assert await get(client, alice, task["id"]) == current
+        assert await get_task(client, alice, task["id"]) == current
 
 
 async def test_ids_are_never_reused_so_old_etags_never_match_a_new_task(
@@ -233,4 +234,4 @@ async def test_ids_are_never_reused_so_old_etags_never_match_a_new_task(
         assert again.headers["etag"] != old_etag
     stale = await client.delete(alice.task(old_id), headers={**alice.headers, "If-Match": old_etag})
     assert_problem(stale, 404)
-    assert len((await snapshot(client, alice))[alice.id]) == 1
+    assert len((await snapshots(client, alice))[alice.id]) == 1

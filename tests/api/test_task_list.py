@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import assert_problem, create, parse_links, parse_utc
-from tests.support import User
+from tests.support import User, assert_problem, create_task, parse_links, parse_utc
 
 Row = dict[str, Any]
 RANK = {"low": 1, "medium": 2, "high": 3}
@@ -59,7 +58,7 @@ def spec(index: int) -> Row:
 
 async def build(client: httpx.AsyncClient, user: User) -> list[Row]:
     """Create the data set, then touch some tasks so updated_at order differs from id order."""
-    created = [await create(client, user, **spec(index)) for index in range(len(TITLES))]
+    created = [await create_task(client, user, **spec(index)) for index in range(len(TITLES))]
     for position in (5, 0, 17, 3, 22, 11):
         response = await client.patch(
             user.task(created[position]["id"]), json={"priority": "high"}, headers=user.headers
@@ -106,7 +105,7 @@ def matches_q(row: Row, q: str) -> bool:
 
 @pytest.fixture
 async def dataset(client: httpx.AsyncClient, alice: User, bob: User) -> list[Row]:
-    await create(client, bob, title="apple of bob", tags=["even"], description="banana")
+    await create_task(client, bob, title="apple of bob", tags=["even"], description="banana")
     return await build(client, alice)
 
 
@@ -215,7 +214,7 @@ async def test_due_filters_are_strict_and_skip_tasks_without_due_at(
 async def test_a_due_at_equal_to_the_bound_is_excluded(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    task = await create(client, alice, due_at="2026-06-03T12:00:00Z")
+    task = await create_task(client, alice, due_at="2026-06-03T12:00:00Z")
     for parameter in ("due_before", "due_after"):
         assert await list_all(client, alice, **{parameter: "2026-06-03T12:00:00Z"}) == []
     before = await list_all(client, alice, due_before="2026-06-03T12:00:00.000001Z")
@@ -291,7 +290,7 @@ async def test_updated_at_order_differs_from_creation_order(
 async def test_equal_keys_are_ordered_by_id_in_the_sort_direction(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    ids = [(await create(client, alice, title="Same", priority="low"))["id"] for _ in range(5)]
+    ids = [(await create_task(client, alice, title="Same", priority="low"))["id"] for _ in range(5)]
     for field in ("title", "priority"):
         ascending = await list_all(client, alice, sort=field, order="asc")
         descending = await list_all(client, alice, sort=field, order="desc")
@@ -360,7 +359,7 @@ async def test_empty_list_and_a_skip_past_the_end(
     assert empty.headers["x-total-count"] == "0"
     assert set(parse_links(empty.headers["link"])) == {"first", "last"}
     for _ in range(3):
-        await create(client, alice)
+        await create_task(client, alice)
     past = await client.get(alice.tasks, params={"skip": 10, "limit": 2}, headers=alice.headers)
     assert past.status_code == 200 and past.json() == []
     assert past.headers["x-total-count"] == "3"
@@ -420,7 +419,7 @@ async def test_non_ascii_tags_are_stored_and_filtered_as_sent(
 ) -> None:
     """Tags reach the database as JSON text (orjson's UTF-8 on PostgreSQL) and match exactly."""
     tags = ["café", "日本語", "emoji 😀", 'quote " and \\']
-    task = await create(client, alice, title="Unicode tags", tags=tags)
+    task = await create_task(client, alice, title="Unicode tags", tags=tags)
     assert task["tags"] == tags
     for tag in tags:
         rows = await list_all(client, alice, tag=[tag])

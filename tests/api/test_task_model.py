@@ -122,13 +122,15 @@ class TaskModel(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), data=st.data())
     def create(self, user: User, data: st.DataObject) -> None:
         optional = data.draw(st.sets(st.sampled_from(sorted(set(field_values) - {"title"}))))
-        fields = {"title": data.draw(titles)}
+        fields: dict[str, Any] = {"title": data.draw(titles)}
         fields |= {name: data.draw(field_values[name]) for name in sorted(optional)}
         response = self.request("POST", user.tasks, user, to_json(fields))
         assert response.status_code == 201, response.text
         assert response.json()["id"] not in self.seen_ids  # an id names one task, forever
-        defaults = {"description": None, "completed": False, "priority": "medium", "due_at": None,
-                    "tags": []}  # fmt: skip
+        defaults: dict[str, Any] = {
+            "description": None, "completed": False, "priority": "medium", "due_at": None,
+            "tags": [],
+        }  # fmt: skip
         self.store(user, response, defaults | fields)
 
     @precondition(lambda self: self.seen_ids)

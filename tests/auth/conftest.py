@@ -5,47 +5,21 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from backend.auth import TokenVerifier
-
-from .helpers import (
+from tests.support import (
     ISSUER,
-    SECRET,
+    LONG_SECRET,
     FakeClock,
     JwksServer,
     SigningKey,
     cache_for,
-    ec_key,
-    ed25519_key,
-    make_settings,
     rsa_key,
+    verifier_settings,
 )
-
-_ENV = (
-    "TODO_ENV", "DATABASE_URL", "BETTER_AUTH_SECRET", "BETTER_AUTH_URL", "JWT_JWKS_URL",
-    "JWT_ISSUER", "JWT_AUDIENCE", "JWT_LEEWAY_SECONDS", "JWKS_CACHE_TTL_SECONDS",
-    "JWKS_REFETCH_COOLDOWN_SECONDS", "JWKS_TIMEOUT_SECONDS", "JWKS_MAX_STALE_SECONDS",
-)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests pass settings explicitly; nothing leaks in from the shell."""
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="session")
-def ed_key() -> SigningKey:
-    return ed25519_key("ed-1")
-
-
-@pytest.fixture(scope="session")
-def es_key() -> SigningKey:
-    return ec_key("ec-1")
-
-
-@pytest.fixture(scope="session")
-def rs_key() -> SigningKey:
-    return rsa_key("rsa-1", "RS256")
+def _clean_env(clean_settings_env: None) -> None:
+    """Settings come from the test, never from the shell that runs it."""
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +47,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def jwks_verifier(jwks_server: JwksServer, clock: FakeClock) -> AsyncIterator[TokenVerifier]:
     """JWKS only (like production with Better Auth): iss/aud checked, no HS secret."""
-    settings = make_settings(
+    settings = verifier_settings(
         better_auth_url=ISSUER,
         jwt_jwks_url=jwks_server.url,
         jwks_refetch_cooldown_seconds=30,
@@ -88,6 +62,8 @@ async def jwks_verifier(jwks_server: JwksServer, clock: FakeClock) -> AsyncItera
 @pytest.fixture
 async def hs_verifier() -> AsyncIterator[TokenVerifier]:
     """Shared secret only, no iss/aud configured (development with `todo-api token`)."""
-    verifier = TokenVerifier(make_settings(better_auth_secret=SECRET.decode()), SECRET)
+    verifier = TokenVerifier(
+        verifier_settings(better_auth_secret=LONG_SECRET.decode()), LONG_SECRET
+    )
     yield verifier
     await verifier.aclose()

@@ -10,14 +10,13 @@ from fastapi import FastAPI, Request, Response
 
 from backend.auth import TokenVerifier, current_user_id, mint_token
 from backend.errors import DomainError, problem_response
-
-from .helpers import SECRET, make_settings
+from tests.support import LONG_SECRET, verifier_settings
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    app.state.token_verifier = TokenVerifier(make_settings(), SECRET)
+    app.state.token_verifier = TokenVerifier(verifier_settings(), LONG_SECRET)
 
     @app.exception_handler(DomainError)
     async def _problem(request: Request, exc: DomainError) -> Response:
@@ -33,7 +32,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     await app.state.token_verifier.aclose()
 
 
-TOKEN = mint_token(SECRET, "alice")
+TOKEN = mint_token(LONG_SECRET, "alice")
 
 
 @pytest.mark.parametrize(

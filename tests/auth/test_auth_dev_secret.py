@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from backend.auth import TokenVerifier, mint_token, resolve_hs_secret
-
-from .helpers import make_settings
+from tests.support import verifier_settings
 
 
 def test_configured_secret_wins(tmp_path: Path) -> None:
     """BETTER_AUTH_SECRET is used as is; no file is written beside the database."""
-    settings = make_settings(
+    settings = verifier_settings(
         better_auth_secret="c" * 40, database_url=f"sqlite:///{tmp_path}/todo.db"
     )
     assert resolve_hs_secret(settings) == (b"c" * 40, None)
@@ -24,7 +23,7 @@ def test_configured_secret_wins(tmp_path: Path) -> None:
 
 def test_jwks_only_has_no_secret(tmp_path: Path) -> None:
     """With JWKS configured and no secret, HS tokens are simply not accepted (no dev secret)."""
-    settings = make_settings(
+    settings = verifier_settings(
         better_auth_url="https://auth.example.test", database_url=f"sqlite:///{tmp_path}/todo.db"
     )
     assert resolve_hs_secret(settings) == (None, None)
@@ -33,7 +32,7 @@ def test_jwks_only_has_no_secret(tmp_path: Path) -> None:
 
 def test_dev_secret_created_private_and_reused(tmp_path: Path) -> None:
     """A generated secret must be unreadable to other users and survive restarts."""
-    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/todo.db")
+    settings = verifier_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/todo.db")
     secret, path = resolve_hs_secret(settings)
     assert path == tmp_path / "todo.db.secret"
     assert secret is not None and len(secret) >= 64
@@ -48,8 +47,8 @@ def test_dev_secret_created_private_and_reused(tmp_path: Path) -> None:
 
 def test_dev_secret_differs_per_database(tmp_path: Path) -> None:
     """Two checkouts never share a generated secret."""
-    a, _ = resolve_hs_secret(make_settings(database_url=f"sqlite:///{tmp_path}/a.db"))
-    b, _ = resolve_hs_secret(make_settings(database_url=f"sqlite:///{tmp_path}/b.db"))
+    a, _ = resolve_hs_secret(verifier_settings(database_url=f"sqlite:///{tmp_path}/a.db"))
+    b, _ = resolve_hs_secret(verifier_settings(database_url=f"sqlite:///{tmp_path}/b.db"))
     assert a != b
 
 
@@ -58,7 +57,7 @@ def test_non_sqlite_database_uses_working_directory(
 ) -> None:
     """For PostgreSQL (no SQLite file) the secret lives in ./.todo-api-secret."""
     monkeypatch.chdir(tmp_path)
-    settings = make_settings(database_url="postgresql+psycopg://u@127.0.0.1/todo")
+    settings = verifier_settings(database_url="postgresql+psycopg://u@127.0.0.1/todo")
     secret, path = resolve_hs_secret(settings)
     assert path == tmp_path / ".todo-api-secret"
     assert secret == path.read_bytes().strip()
@@ -68,6 +67,6 @@ def test_non_sqlite_database_uses_working_directory(
 def test_corrupt_secret_file_is_an_error(tmp_path: Path) -> None:
     """An empty or truncated secret file must not silently become a weak key."""
     (tmp_path / "todo.db.secret").write_bytes(b"short\n")
-    settings = make_settings(database_url=f"sqlite:///{tmp_path}/todo.db")
+    settings = verifier_settings(database_url=f"sqlite:///{tmp_path}/todo.db")
     with pytest.raises(ValueError, match="no usable secret"):
         resolve_hs_secret(settings)

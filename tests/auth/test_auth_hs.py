@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from backend.auth import MAX_TOKEN_BYTES, TokenVerifier, mint_token
 from backend.errors import Unauthorized
-
-from .helpers import SECRET, b64json, b64url, claims, hs_forge, make_settings
+from tests.support import LONG_SECRET, b64json, b64url, claims, hs_forge, verifier_settings
 
 
 async def rejects(verifier: TokenVerifier, token: str, detail: str | None = None) -> str:
@@ -32,24 +31,28 @@ async def rejects(verifier: TokenVerifier, token: str, detail: str | None = None
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
 async def test_hs_algorithms_accepted(hs_verifier: TokenVerifier, alg: str) -> None:
     """Baseline: a token signed with the shared secret verifies with every HS* size."""
-    token = jwt.encode(claims("user_1"), SECRET, algorithm=alg)
+    token = jwt.encode(claims("user_1"), LONG_SECRET, algorithm=alg)
     assert await hs_verifier.verify(token) == "user_1"
 
 
 async def test_mint_token_round_trip(hs_verifier: TokenVerifier) -> None:
     """`todo-api token` output must be accepted by the server with the same secret."""
-    token = mint_token(SECRET, "alice-01", ttl_seconds=60)
+    token = mint_token(LONG_SECRET, "alice-01", ttl_seconds=60)
     assert await hs_verifier.verify(token) == "alice-01"
-    payload = jwt.decode(token, SECRET, algorithms=["HS256"])
+    payload = jwt.decode(token, LONG_SECRET, algorithms=["HS256"])
     assert payload["exp"] - payload["iat"] == 60
 
 
 async def test_mint_token_with_issuer_and_audience() -> None:
     """Minted iss/aud must satisfy a verifier that checks them, and fail one expecting others."""
-    good = make_settings(better_auth_secret=SECRET.decode(), jwt_issuer="me", jwt_audience="api")
-    other = make_settings(better_auth_secret=SECRET.decode(), jwt_issuer="me", jwt_audience="x")
-    token = mint_token(SECRET, "u1", issuer="me", audience="api", algorithm="HS512")
-    ok, bad = TokenVerifier(good, SECRET), TokenVerifier(other, SECRET)
+    good = verifier_settings(
+        better_auth_secret=LONG_SECRET.decode(), jwt_issuer="me", jwt_audience="api"
+    )
+    other = verifier_settings(
+        better_auth_secret=LONG_SECRET.decode(), jwt_issuer="me", jwt_audience="x"
+    )
+    token = mint_token(LONG_SECRET, "u1", issuer="me", audience="api", algorithm="HS512")
+    ok, bad = TokenVerifier(good, LONG_SECRET), TokenVerifier(other, LONG_SECRET)
     assert await ok.verify(token) == "u1"
     await rejects(bad, token, "audience")
 
@@ -67,7 +70,7 @@ def test_mint_token_refuses_bad_input(kwargs: dict[str, Any], message: str) -> N
     """The CLI must not mint tokens the server would reject (or mint with a public-key alg)."""
     args: dict[str, Any] = {"user_id": "u1", **kwargs}
     with pytest.raises(ValueError, match=message):
-        mint_token(SECRET, **args)
+        mint_token(LONG_SECRET, **args)
 
 
 def test_mint_token_refuses_short_secret_for_algorithm() -> None:
@@ -124,7 +127,7 @@ async def test_unknown_alg_not_echoed(hs_verifier: TokenVerifier) -> None:
 async def test_short_secret_restricts_hs_algorithms() -> None:
     """A 32-byte secret may sign HS256 only; HS384/HS512 need 48/64 bytes (RFC 7518 3.2)."""
     secret = b"s" * 32
-    verifier = TokenVerifier(make_settings(better_auth_secret=secret.decode()), secret)
+    verifier = TokenVerifier(verifier_settings(better_auth_secret=secret.decode()), secret)
     assert verifier.hs_algorithms == ("HS256",)
     assert await verifier.verify(hs_forge(claims(), secret, "HS256")) == "user_1"
     await rejects(verifier, hs_forge(claims(), secret, "HS512"), "'HS512' is not allowed")
@@ -142,35 +145,35 @@ def _public_pem() -> bytes:
 def test_unusable_secret_refused_at_start(secret: bytes) -> None:
     """A too-short secret, or a public key configured as secret, fails at start-up, loudly."""
     with pytest.raises(ValueError, match="HS secret"):
-        TokenVerifier(make_settings(), secret)
+        TokenVerifier(verifier_settings(), secret)
 
 
 async def test_expired_rejected(hs_verifier: TokenVerifier) -> None:
     """Stolen-but-expired tokens must not work."""
     now = int(time.time())
-    token = jwt.encode({"sub": "u1", "iat": now - 100, "exp": now - 60}, SECRET)
+    token = jwt.encode({"sub": "u1", "iat": now - 100, "exp": now - 60}, LONG_SECRET)
     await rejects(hs_verifier, token, "token has expired")
 
 
 async def test_nbf_in_future_rejected(hs_verifier: TokenVerifier) -> None:
     """A token not valid yet (nbf beyond leeway) must not work early."""
-    token = jwt.encode(claims(nbf=int(time.time()) + 120), SECRET)
+    token = jwt.encode(claims(nbf=int(time.time()) + 120), LONG_SECRET)
     await rejects(hs_verifier, token, "not valid yet")
 
 
 async def test_iat_in_future_rejected(hs_verifier: TokenVerifier) -> None:
     """A token issued in the future (clock games) is refused."""
-    token = jwt.encode(claims(iat=int(time.time()) + 3600, ttl=7200), SECRET)
+    token = jwt.encode(claims(iat=int(time.time()) + 3600, ttl=7200), LONG_SECRET)
     await rejects(hs_verifier, token, "not valid yet")
 
 
 async def test_leeway_honoured() -> None:
     """Small clock skew between Better Auth and us (within leeway) must not log users out."""
-    verifier = TokenVerifier(make_settings(jwt_leeway_seconds=30), SECRET)
+    verifier = TokenVerifier(verifier_settings(jwt_leeway_seconds=30), LONG_SECRET)
     now = int(time.time())
-    just_expired = jwt.encode({"sub": "u1", "iat": now - 100, "exp": now - 10}, SECRET)
-    nearly_valid = jwt.encode({"sub": "u1", "nbf": now + 10, "exp": now + 100}, SECRET)
-    long_expired = jwt.encode({"sub": "u1", "iat": now - 100, "exp": now - 60}, SECRET)
+    just_expired = jwt.encode({"sub": "u1", "iat": now - 100, "exp": now - 10}, LONG_SECRET)
+    nearly_valid = jwt.encode({"sub": "u1", "nbf": now + 10, "exp": now + 100}, LONG_SECRET)
+    long_expired = jwt.encode({"sub": "u1", "iat": now - 100, "exp": now - 60}, LONG_SECRET)
     assert await verifier.verify(just_expired) == "u1"
     assert await verifier.verify(nearly_valid) == "u1"
     await rejects(verifier, long_expired, "expired")
@@ -178,19 +181,19 @@ async def test_leeway_honoured() -> None:
 
 async def test_missing_exp_rejected(hs_verifier: TokenVerifier) -> None:
     """A token without exp would be valid forever once leaked."""
-    await rejects(hs_verifier, jwt.encode({"sub": "u1"}, SECRET), "missing the 'exp' claim")
+    await rejects(hs_verifier, jwt.encode({"sub": "u1"}, LONG_SECRET), "missing the 'exp' claim")
 
 
 async def test_missing_sub_rejected(hs_verifier: TokenVerifier) -> None:
     """Without sub there is no user to scope data to."""
-    token = jwt.encode({"exp": int(time.time()) + 60}, SECRET)
+    token = jwt.encode({"exp": int(time.time()) + 60}, LONG_SECRET)
     await rejects(hs_verifier, token, "missing the 'sub' claim")
 
 
 @pytest.mark.parametrize("exp", ["9999999999", True, [1], {"a": 1}])
 async def test_exp_must_be_a_number(hs_verifier: TokenVerifier, exp: Any) -> None:
     """exp is a JSON number (RFC 7519); strings or booleans are not silently coerced."""
-    token = jwt.encode({"sub": "u1", "exp": exp}, SECRET)
+    token = jwt.encode({"sub": "u1", "exp": exp}, LONG_SECRET)
     await rejects(hs_verifier, token)
 
 
@@ -214,48 +217,48 @@ async def test_exp_must_be_a_number(hs_verifier: TokenVerifier, exp: Any) -> Non
 )
 async def test_invalid_subject_rejected(hs_verifier: TokenVerifier, sub: Any) -> None:
     """sub must be a URL-safe user id (1..128 chars) so it equals the path's {user_id} 1:1."""
-    await rejects(hs_verifier, jwt.encode(claims(sub), SECRET), "token subject (sub)")
+    await rejects(hs_verifier, jwt.encode(claims(sub), LONG_SECRET), "token subject (sub)")
 
 
 @pytest.mark.parametrize("sub", ["a", "x" * 128, "user_2f9a", "A-z.0~_", "~tilde"])
 async def test_valid_subjects_accepted(hs_verifier: TokenVerifier, sub: str) -> None:
     """Every id the contract's user_id pattern allows is accepted (no false 401s)."""
-    assert await hs_verifier.verify(jwt.encode(claims(sub), SECRET)) == sub
+    assert await hs_verifier.verify(jwt.encode(claims(sub), LONG_SECRET)) == sub
 
 
 async def test_issuer_and_audience_checked_when_configured() -> None:
     """Tokens from another issuer, or meant for another service, must not be accepted."""
-    settings = make_settings(jwt_issuer="https://auth.me", jwt_audience="https://api.me")
-    verifier = TokenVerifier(settings, SECRET)
+    settings = verifier_settings(jwt_issuer="https://auth.me", jwt_audience="https://api.me")
+    verifier = TokenVerifier(settings, LONG_SECRET)
     good = claims(iss="https://auth.me", aud="https://api.me")
-    assert await verifier.verify(jwt.encode(good, SECRET)) == "user_1"
+    assert await verifier.verify(jwt.encode(good, LONG_SECRET)) == "user_1"
     listed = claims(iss="https://auth.me", aud=["https://other", "https://api.me"])
-    assert await verifier.verify(jwt.encode(listed, SECRET)) == "user_1"
-    await rejects(verifier, jwt.encode({**good, "iss": "https://evil"}, SECRET), "issuer")
-    await rejects(verifier, jwt.encode({**good, "aud": "https://other"}, SECRET), "audience")
+    assert await verifier.verify(jwt.encode(listed, LONG_SECRET)) == "user_1"
+    await rejects(verifier, jwt.encode({**good, "iss": "https://evil"}, LONG_SECRET), "issuer")
+    await rejects(verifier, jwt.encode({**good, "aud": "https://other"}, LONG_SECRET), "audience")
     no_iss = {k: v for k, v in good.items() if k != "iss"}
-    await rejects(verifier, jwt.encode(no_iss, SECRET), "missing the 'iss' claim")
+    await rejects(verifier, jwt.encode(no_iss, LONG_SECRET), "missing the 'iss' claim")
     no_aud = {k: v for k, v in good.items() if k != "aud"}
-    await rejects(verifier, jwt.encode(no_aud, SECRET), "missing the 'aud' claim")
+    await rejects(verifier, jwt.encode(no_aud, LONG_SECRET), "missing the 'aud' claim")
 
 
 async def test_oversized_token_rejected(hs_verifier: TokenVerifier) -> None:
     """An 8 KiB+ token is refused before parsing (cheap DoS protection)."""
     padding = "p" * MAX_TOKEN_BYTES
-    token = jwt.encode(claims(pad=padding), SECRET)
+    token = jwt.encode(claims(pad=padding), LONG_SECRET)
     await rejects(hs_verifier, token, f"larger than {MAX_TOKEN_BYTES} bytes")
     await rejects(hs_verifier, "a" * (MAX_TOKEN_BYTES + 1), "larger than")
 
 
 async def test_token_of_exactly_max_size_is_parsed(hs_verifier: TokenVerifier) -> None:
     """The limit is inclusive: 8192 bytes is still a token we look at."""
-    token = jwt.encode(claims(pad="p" * 6000), SECRET)
+    token = jwt.encode(claims(pad="p" * 6000), LONG_SECRET)
     assert len(token) <= MAX_TOKEN_BYTES
     assert await hs_verifier.verify(token) == "user_1"
 
 
 def _good() -> list[str]:
-    return jwt.encode(claims(), SECRET).split(".")
+    return jwt.encode(claims(), LONG_SECRET).split(".")
 
 
 @pytest.mark.parametrize(
@@ -290,7 +293,7 @@ async def test_garbage_payload_with_valid_signature_rejected(hs_verifier: TokenV
     header = b64json({"alg": "HS256"})
     for payload in (b64url(b"not json"), b64url(b"[1]"), b64url(b'"str"')):
         signing_input = f"{header}.{payload}"
-        sig = hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest()
+        sig = hmac.new(LONG_SECRET, signing_input.encode(), hashlib.sha256).digest()
         await rejects(hs_verifier, f"{signing_input}.{b64url(sig)}", "token is malformed")
 
 
@@ -310,7 +313,7 @@ async def test_detail_never_contains_the_token(hs_verifier: TokenVerifier) -> No
     token = jwt.encode(claims(), b"w" * 64)
     detail = await rejects(hs_verifier, token)
     assert token not in detail
-    assert SECRET.decode() not in detail
+    assert LONG_SECRET.decode() not in detail
     for part in token.split("."):
         assert part not in detail
 
@@ -326,7 +329,7 @@ async def test_detail_never_contains_the_token(hs_verifier: TokenVerifier) -> No
 )
 def test_arbitrary_input_is_always_a_clean_401(token: str) -> None:
     """Fuzz: no input makes verification crash (500) or succeed without the secret."""
-    verifier = TokenVerifier(make_settings(), SECRET)
+    verifier = TokenVerifier(verifier_settings(), LONG_SECRET)
     with pytest.raises(Unauthorized):
         asyncio.run(verifier.verify(token))
 
@@ -339,4 +342,4 @@ async def test_unsupported_header_parameters_rejected(
     hs_verifier: TokenVerifier, extra_header: dict[str, Any]
 ) -> None:
     """Critical extensions we do not implement (RFC 7515 4.1.11) must make the token fail."""
-    await rejects(hs_verifier, hs_forge(claims(), SECRET, **extra_header))
+    await rejects(hs_verifier, hs_forge(claims(), LONG_SECRET, **extra_header))

@@ -14,10 +14,9 @@ from jwt.algorithms import OKPAlgorithm
 
 from backend.auth import MAX_TOKEN_BYTES, JwksCache, TokenVerifier, parse_jwk_set
 from backend.errors import ServiceUnavailable, Unauthorized
-
-from .helpers import (
+from tests.support import (
     ISSUER,
-    SECRET,
+    LONG_SECRET,
     FakeClock,
     JwksServer,
     SigningKey,
@@ -28,8 +27,8 @@ from .helpers import (
     ec_key,
     ed25519_key,
     hs_forge,
-    make_settings,
     rsa_key,
+    verifier_settings,
 )
 
 
@@ -77,7 +76,7 @@ async def test_other_asymmetric_algorithms_accepted(
     """The larger RSA/PSS/EC variants Better Auth can be configured with also verify."""
     key: SigningKey = make()
     jwks_server.keys = [key.jwk]
-    settings = make_settings(better_auth_url=ISSUER, jwt_jwks_url=jwks_server.url)
+    settings = verifier_settings(better_auth_url=ISSUER, jwt_jwks_url=jwks_server.url)
     verifier = TokenVerifier(settings, None, jwks=cache_for(settings, clock))
     try:
         assert await verifier.verify(key.sign(better_auth_claims())) == "user_1"
@@ -130,12 +129,16 @@ async def test_hs256_with_public_keys_rejected_without_secret(
 
 async def test_hs_and_jwks_together(jwks_server: JwksServer, ed_key: SigningKey) -> None:
     """Both issuers configured: each token verifies with its own key only."""
-    settings = make_settings(
-        better_auth_secret=SECRET.decode(), better_auth_url=ISSUER, jwt_jwks_url=jwks_server.url
+    settings = verifier_settings(
+        better_auth_secret=LONG_SECRET.decode(),
+        better_auth_url=ISSUER,
+        jwt_jwks_url=jwks_server.url,
     )
-    verifier = TokenVerifier(settings, SECRET)
+    verifier = TokenVerifier(settings, LONG_SECRET)
     try:
-        assert await verifier.verify(hs_forge(better_auth_claims("hs_user"), SECRET)) == "hs_user"
+        assert (
+            await verifier.verify(hs_forge(better_auth_claims("hs_user"), LONG_SECRET)) == "hs_user"
+        )
         assert await verifier.verify(ed_key.sign(better_auth_claims("ed_user"))) == "ed_user"
         raw = ed_key.private.public_key().public_bytes_raw()
         await rejects(verifier, hs_forge(better_auth_claims(), raw, kid=ed_key.kid), "signature")
@@ -204,7 +207,7 @@ async def test_concurrent_misses_share_one_fetch_even_without_cooldown(
     jwks_server: JwksServer, ed_key: SigningKey, clock: FakeClock
 ) -> None:
     """With cooldown 0, misses queued behind a fetch reuse it instead of refetching each."""
-    settings = make_settings(jwt_jwks_url=jwks_server.url, jwks_refetch_cooldown_seconds=0)
+    settings = verifier_settings(jwt_jwks_url=jwks_server.url, jwks_refetch_cooldown_seconds=0)
     verifier = TokenVerifier(settings, None, jwks=cache_for(settings, clock))
     jwks_server.delay = 0.2
     try:
@@ -301,7 +304,7 @@ async def test_jwks_recovers_after_outage(
 async def test_jwks_timeout_honoured(jwks_server: JwksServer, ed_key: SigningKey) -> None:
     """A hanging auth server must not hang our requests beyond jwks_timeout_seconds."""
     jwks_server.delay = 5
-    settings = make_settings(jwt_jwks_url=jwks_server.url, jwks_timeout_seconds=0.3)
+    settings = verifier_settings(jwt_jwks_url=jwks_server.url, jwks_timeout_seconds=0.3)
     verifier = TokenVerifier(settings, None)
     try:
         started = time.monotonic()
@@ -438,7 +441,7 @@ async def test_verifier_builds_its_own_cache_from_settings(
 ) -> None:
     """BETTER_AUTH_URL alone configures JWKS path, issuer and audience (Better Auth defaults)."""
     base = jwks_server.url.removesuffix("/api/auth/jwks")
-    settings = make_settings(better_auth_url=base)
+    settings = verifier_settings(better_auth_url=base)
     verifier = TokenVerifier(settings, None)
     try:
         token = ed_key.sign(better_auth_claims(iss=base, aud=base))
@@ -451,7 +454,7 @@ async def test_verifier_builds_its_own_cache_from_settings(
 def test_no_key_source_is_a_configuration_error() -> None:
     """A verifier with neither secret nor JWKS would reject everyone: fail at start-up."""
     with pytest.raises(ValueError, match="no token key"):
-        TokenVerifier(make_settings(), None)
+        TokenVerifier(verifier_settings(), None)
 
 
 async def test_stale_key_served_while_refresh_is_in_flight(

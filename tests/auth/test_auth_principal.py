@@ -12,8 +12,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from backend.auth import Principal, TokenVerifier, current_principal, current_user_id
-
-from .helpers import SECRET, SigningKey, better_auth_claims, claims, make_settings
+from tests.support import LONG_SECRET, SigningKey, better_auth_claims, claims, verifier_settings
 
 
 async def test_better_auth_token_gives_its_profile(
@@ -44,19 +43,19 @@ async def test_better_auth_token_gives_its_profile(
 async def test_profile_claims_of_the_wrong_type_are_left_out(
     hs_verifier: TokenVerifier, profile: dict[str, Any]
 ) -> None:
-    principal = await hs_verifier.verify_principal(jwt.encode(claims(**profile), SECRET))
+    principal = await hs_verifier.verify_principal(jwt.encode(claims(**profile), LONG_SECRET))
     assert (principal.email, principal.name, principal.email_verified) == (None, None, None)
 
 
 async def test_float_exp_keeps_its_fraction(hs_verifier: TokenVerifier) -> None:
     payload = claims()
     payload["exp"] += 0.5
-    principal = await hs_verifier.verify_principal(jwt.encode(payload, SECRET))
+    principal = await hs_verifier.verify_principal(jwt.encode(payload, LONG_SECRET))
     assert principal.expires_at.timestamp() == payload["exp"]
 
 
 async def test_the_cache_returns_the_same_principal(hs_verifier: TokenVerifier) -> None:
-    token = jwt.encode(claims(email="x@example.test"), SECRET)
+    token = jwt.encode(claims(email="x@example.test"), LONG_SECRET)
     first = await hs_verifier.verify_principal(token)
     assert await hs_verifier.verify_principal(token) is first
     assert await hs_verifier.verify(token) == first.subject
@@ -65,14 +64,14 @@ async def test_the_cache_returns_the_same_principal(hs_verifier: TokenVerifier) 
 async def test_current_principal_dependency() -> None:
     """`current_principal` and `current_user_id` agree, through a real FastAPI app."""
     app = FastAPI()
-    app.state.token_verifier = TokenVerifier(make_settings(), SECRET)
+    app.state.token_verifier = TokenVerifier(verifier_settings(), LONG_SECRET)
 
     @app.get("/me")
     async def me(request: Request) -> dict[str, Any]:
         principal = await current_principal(request)
         return {"sub": await current_user_id(request), "email": principal.email}
 
-    token = jwt.encode(claims("alice", email="alice@example.test"), SECRET)
+    token = jwt.encode(claims("alice", email="alice@example.test"), LONG_SECRET)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         response = await http.get("/me", headers={"Authorization": f"Bearer {token}"})

@@ -13,10 +13,9 @@ from jwt.algorithms import OKPAlgorithm
 
 from backend.auth import TokenVerifier, parse_jwk, parse_jwk_set
 from backend.errors import Unauthorized
-
-from .helpers import (
+from tests.support import (
     ISSUER,
-    SECRET,
+    LONG_SECRET,
     JwksServer,
     SigningKey,
     b64json,
@@ -25,7 +24,7 @@ from .helpers import (
     cache_for,
     claims,
     ed25519_key,
-    make_settings,
+    verifier_settings,
 )
 
 ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
@@ -60,7 +59,7 @@ async def test_non_canonical_signature_bits_rejected_eddsa(
 
 async def test_non_canonical_segments_rejected_hs(hs_verifier: TokenVerifier) -> None:
     """Same for HS256 (43-character signature), and for the payload segment."""
-    token = jwt.encode(claims("user_1"), SECRET, algorithm="HS256")
+    token = jwt.encode(claims("user_1"), LONG_SECRET, algorithm="HS256")
     header, payload, signature = token.split(".")
     await rejects(
         hs_verifier, with_signature(token, non_canonical(signature)), "token is malformed"
@@ -76,7 +75,7 @@ async def test_padding_and_foreign_characters_rejected(
     hs_verifier: TokenVerifier, tail: str
 ) -> None:
     """Unpadded base64url only (RFC 7515 2): padding and the base64 alphabet's +/ are refused."""
-    token = jwt.encode(claims("user_1"), SECRET, algorithm="HS256")
+    token = jwt.encode(claims("user_1"), LONG_SECRET, algorithm="HS256")
     await rejects(hs_verifier, token + tail, "token signature is not valid base64url")
 
 
@@ -148,7 +147,7 @@ async def test_ed448_still_verifies(jwks_server: JwksServer, clock: Any) -> None
     private = ed448.Ed448PrivateKey.generate()
     jwk = {**OKPAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "ed448"}
     jwks_server.keys = [jwk]
-    settings = make_settings(better_auth_url=ISSUER, jwt_jwks_url=jwks_server.url)
+    settings = verifier_settings(better_auth_url=ISSUER, jwt_jwks_url=jwks_server.url)
     verifier = TokenVerifier(settings, None, jwks=cache_for(settings, clock))
     token = jwt.encode(better_auth_claims(), private, algorithm="EdDSA", headers={"kid": "ed448"})
     assert await verifier.verify(token) == "user_1"

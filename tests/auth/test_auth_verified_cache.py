@@ -15,17 +15,17 @@ import pytest
 from backend.auth import TokenVerifier
 from backend.auth.verifier import VERIFIED_CACHE_SIZE
 from backend.errors import Unauthorized
-
-from .helpers import SECRET, claims, make_settings
+from tests.support import LONG_SECRET, claims, verifier_settings
 
 
 def _hs(payload: dict[str, object]) -> str:
-    return jwt.encode(payload, SECRET, algorithm="HS256")
+    return jwt.encode(payload, LONG_SECRET, algorithm="HS256")
 
 
 async def test_a_remembered_token_still_expires() -> None:
     verifier = TokenVerifier(
-        make_settings(better_auth_secret=SECRET.decode(), jwt_leeway_seconds=0), SECRET
+        verifier_settings(better_auth_secret=LONG_SECRET.decode(), jwt_leeway_seconds=0),
+        LONG_SECRET,
     )
     exp = int(time.time()) + 1
     token = _hs({"sub": "user_1", "iat": exp - 1, "exp": exp})

@@ -6,7 +6,6 @@ minted token, pinned user, hooks, report, exit status) still works.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 from tools import fuzz
 
 pytestmark = pytest.mark.slow
@@ -59,14 +58,8 @@ def test_fuzz_tool_exits_non_zero_on_a_failure(tmp_path: Path) -> None:
     assert "--seed 20261120" in output, output  # the reproduction hint
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_fuzz_tool_runs_only_the_named_operations_on_the_given_port(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     status, junit, output = run_fuzz(
         tmp_path, "--port", str(port), "--operation", "listTasks", "--operation", "createTask"
     )

@@ -12,12 +12,10 @@ from typing import Any
 import httpx
 import jsonschema_rs
 import pytest
-import yaml
 
-from tests.api.helpers import assert_problem
-from tests.support import ROOT, User
+from tests.support import User, assert_problem, load_contract
 
-CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "specs" / "api" / "openapi.yaml").read_text())
+CONTRACT = load_contract()
 SCHEMAS = CONTRACT["components"]["schemas"]
 URI_REFERENCE = jsonschema_rs.validator_for(
     {"type": "string", "format": "uri-reference"}, validate_formats=True

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck
 from schemathesis import Case
 
-from tests.contract.conftest import CONTRACT, contract_config
+from tests.contract.helpers import contract_config
+from tests.support import CONTRACT
 
 # Per operation and phase; about a minute for both databases on a 2-core machine.
 MAX_EXAMPLES = 8

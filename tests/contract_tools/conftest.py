@@ -7,22 +7,17 @@ message that says which is missing, never passed silently.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support import SECRET, LiveServer, start_server, stop_server
+from tests.support import SECRET, LiveServer, load_contract, start_server, stop_server
 from tools import node_env
 
-HERE = Path(__file__).resolve().parent
-CONTRACT = node_env.ROOT / "specs" / "api" / "openapi.yaml"
 CHROMIUM_HINT = "apt-get update && apt-get install -y chromium"
 
 
@@ -53,8 +48,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def contract() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
-    return document
+    return load_contract()
 
 
 @pytest.fixture(scope="session")
@@ -91,28 +85,3 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
     finally:
         assert stop_server(server) == 0, server.log()
-
-
-def run_node(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
-    """Run `node ARGS`; return its stdout (one JSON document), failing the test on an error."""
-    result = subprocess.run(
-        [node_env.node() or "node", *args],
-        env=node_env.quiet_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"node {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return json.loads(result.stdout)
-
-
-def browser_visits(url: str, visits: list[dict[str, Any]], chromium_path: str) -> Any:
-    """Open `url` in headless Chromium, visit each route; requests, text and HTML per visit."""
-    return run_node(
-        str(HERE / "browser_check.mjs"),
-        url,
-        json.dumps(visits),
-        env={"CHROMIUM_PATH": chromium_path},
-    )

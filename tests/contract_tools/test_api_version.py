@@ -8,8 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.contract_tools.conftest import CONTRACT
-from tests.support import LiveServer, token_for
+from tests.support import CONTRACT, LiveServer, token_for
 
 USER = "version-user"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract_tools.conftest import browser_visits
+from tests.contract_tools.helpers import browser_visits
 from tests.support import LiveServer
 from tools import docs_html
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.contract_tools.conftest import run_node
+from tests.contract_tools.helpers import run_node
 from tests.support import LiveServer, token_for
 from tools import node_env, regen, ts_types
 

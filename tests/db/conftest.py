@@ -14,11 +14,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from tests.support import PG_SKIP_REASON, postgres_url
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from tests.support import PG_SKIP_REASON, libpq, postgres_url
 
 
 @pytest.fixture
@@ -30,13 +26,13 @@ def scratch_postgres() -> Iterator[str]:
     url = make_url(base)
     name = f"{url.database}_migrations"
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(_libpq(base), autocommit=True) as admin:
+    with psycopg.connect(libpq(base), autocommit=True) as admin:
         admin.execute(drop)
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(_libpq(base), autocommit=True) as admin:
+        with psycopg.connect(libpq(base), autocommit=True) as admin:
             admin.execute(drop)
 
 

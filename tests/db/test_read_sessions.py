@@ -9,6 +9,7 @@ statements off (PgBouncer).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +18,8 @@ from backend.db import create_engine, create_pool, read_only_engine
 from backend.settings import Settings
 
 
-def _settings(url: str, **values: object) -> Settings:
-    return Settings(_env_file=None, database_url=url, **values)  # type: ignore[call-arg]
+def _settings(url: str, **values: Any) -> Settings:
+    return Settings(_env_file=None, database_url=url, **values)
 
 
 async def _pooled(settings: Settings) -> dict[str, object]:
@@ -81,7 +82,7 @@ def test_prepare_threshold_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, raw: str, expected: int | None
 ) -> None:
     monkeypatch.setenv("DB_PREPARE_THRESHOLD", raw)
-    assert Settings(_env_file=None).db_prepare_threshold == expected  # type: ignore[call-arg]
+    assert Settings(_env_file=None).db_prepare_threshold == expected
 
 
 async def test_prepared_statements_off_reaches_psycopg(scratch_postgres: str) -> None:

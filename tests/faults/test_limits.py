@@ -14,10 +14,12 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import PG_SKIP_REASON, LiveServer, User
-from tests.writes.helpers import (
+from tests.support import (
+    PG_SKIP_REASON,
     PROBLEM_JSON,
     PROBLEMS,
+    LiveServer,
+    User,
     assert_problem,
     libpq,
     pg_scalar,

@@ -13,9 +13,20 @@ import httpx
 import jwt
 import pytest
 
-from tests.auth.helpers import ISSUER, claims, ed25519_key
-from tests.support import SECRET, LiveServer, User, free_port, iter_lines, token_for
-from tests.writes.helpers import assert_problem, running_server, server_env
+from tests.support import (
+    ISSUER,
+    SECRET,
+    LiveServer,
+    User,
+    assert_problem,
+    claims,
+    ed25519_key,
+    free_port,
+    iter_lines,
+    running_server,
+    server_env,
+    token_for,
+)
 
 TASKS = "/api/{user_id}/tasks"
 TASK = "/api/{user_id}/tasks/{task_id}"

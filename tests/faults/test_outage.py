@@ -21,8 +21,7 @@ import httpx
 import pytest
 
 from tests.faults.cluster import PrivateCluster, create_cluster, unavailable_reason
-from tests.support import User
-from tests.writes.helpers import PROBLEM_JSON, PROBLEMS, pg_scalar, running_server, server_env
+from tests.support import PROBLEM_JSON, PROBLEMS, User, pg_scalar, running_server, server_env
 
 WRITERS = 3
 PAUSE = 0.04  # between one writer's requests: a steady stream, not a flood

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.support import User
-from tests.writes.helpers import libpq, pg_scalar, running_server, server_env
+from tests.support import User, libpq, pg_scalar, running_server, server_env
 
 GRACEFUL_TIMEOUT = 15  # `todo-api serve --graceful-timeout` default, which start_server uses
 HELD_KEY = "held-at-shutdown"

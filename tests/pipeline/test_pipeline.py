@@ -48,7 +48,7 @@ def served_api_operations(app: FastAPI) -> set[tuple[str, str]]:
         (method, route.path)
         for route in _api_routes(app.routes)
         if route.path.startswith("/api")
-        for method in route.methods
+        for method in route.methods or ()
     }
 
 

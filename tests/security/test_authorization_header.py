@@ -11,8 +11,7 @@ import base64
 import httpx
 import pytest
 
-from tests.security.helpers import assert_unauthorized, snapshot
-from tests.support import User, token_for
+from tests.support import User, assert_unauthorized, snapshot, token_for
 
 ALICE_TOKEN = token_for("alice")
 BOB_TOKEN = token_for("bob")

@@ -13,9 +13,15 @@ import pytest
 from pydantic import ValidationError
 
 from backend.settings import Settings
-from tests.security.conftest import FRONTEND, app_client, make_settings
-from tests.security.helpers import assert_problem, assert_unauthorized, create_task
-from tests.support import User
+from tests.security.helpers import FRONTEND
+from tests.support import (
+    User,
+    app_client,
+    assert_problem,
+    assert_unauthorized,
+    create_task,
+    make_settings,
+)
 
 EXPOSED = ["ETag", "Location", "Link", "X-Total-Count", "API-Version", "X-Request-ID"]
 REQUESTED_HEADERS = "authorization, content-type, if-match, idempotency-key"

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth.helpers import ISSUER, JwksServer, SigningKey, claims
-from tests.security.conftest import app_client, jwks_settings
-from tests.security.helpers import assert_problem, assert_unauthorized
-from tests.support import free_port
+from tests.security.helpers import jwks_settings
+from tests.support import (
+    ISSUER,
+    JwksServer,
+    SigningKey,
+    app_client,
+    assert_problem,
+    assert_unauthorized,
+    claims,
+    free_port,
+)
 
 VICTIM = "alice"
 

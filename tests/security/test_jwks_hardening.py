@@ -16,18 +16,19 @@ from pydantic import ValidationError
 
 from backend.auth import TokenVerifier, parse_jwk_set
 from backend.errors import ServiceUnavailable, Unauthorized
-from tests.auth.helpers import (
+from tests.security.helpers import jwks_settings
+from tests.support import (
     ISSUER,
     FakeClock,
     JwksServer,
     SigningKey,
+    app_client,
+    assert_problem,
     better_auth_claims,
     cache_for,
     ed25519_key,
+    verifier_settings,
 )
-from tests.auth.helpers import make_settings as verifier_settings
-from tests.security.conftest import app_client, jwks_settings
-from tests.security.helpers import assert_problem
 
 VICTIM = "alice"
 

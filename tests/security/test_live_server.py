@@ -16,12 +16,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.auth.helpers import ISSUER, JwksServer, SigningKey, claims
-from tests.security.conftest import FRONTEND
-from tests.security.helpers import PROBLEM_TYPE
+from tests.security.helpers import FRONTEND
 from tests.support import (
+    ISSUER,
     PG_SKIP_REASON,
+    PROBLEM_JSON,
+    JwksServer,
     LiveServer,
+    SigningKey,
+    claims,
     start_server,
     stop_server,
     truncate_postgres,
@@ -137,7 +140,7 @@ def test_jwks_signed_tokens_work_end_to_end(deployment: Deployment, key_name: st
         )
     assert (other_path.status_code, other_id.status_code) == (403, 404)
     for response in (other_path, other_id):
-        assert response.headers["content-type"] == PROBLEM_TYPE
+        assert response.headers["content-type"] == PROBLEM_JSON
         assert key.alg not in response.text
 
 
@@ -168,7 +171,7 @@ def test_authorization_header_on_the_wire(
     code, headers, body = raw_request(deployment.server.base_url, head)
     assert code == status, body
     if status == 401:
-        assert headers["content-type"] == PROBLEM_TYPE
+        assert headers["content-type"] == PROBLEM_JSON
         assert headers["www-authenticate"].startswith("Bearer ")
         assert 'error="invalid_token"' in headers["www-authenticate"]
 
@@ -218,7 +221,7 @@ def test_jwks_down_with_unknown_kid_is_503(deployment: Deployment) -> None:
     finally:
         deployment.jwks.start()
     assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == PROBLEM_TYPE
+    assert response.headers["content-type"] == PROBLEM_JSON
     assert int(response.headers["retry-after"]) >= 1
     assert response.headers["access-control-allow-origin"] == FRONTEND
     assert cached.status_code == 200

@@ -12,9 +12,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.security.conftest import app_client, make_settings
-from tests.security.helpers import assert_problem, assert_unauthorized, create_task
-from tests.support import User
+from tests.support import (
+    User,
+    app_client,
+    assert_problem,
+    assert_unauthorized,
+    create_task,
+    make_settings,
+)
 
 PRIVATE = "private, no-cache"
 

@@ -29,10 +29,24 @@ import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 
 from backend.auth import MAX_TOKEN_BYTES, mint_token
-from tests.auth.helpers import ISSUER, JwksServer, SigningKey, b64json, b64url, claims, hs_forge
-from tests.security.conftest import app_client, jwks_settings, make_settings
-from tests.security.helpers import assert_problem, assert_unauthorized
-from tests.support import PG_SKIP_REASON, SECRET, User, truncate_postgres
+from tests.security.helpers import jwks_settings
+from tests.support import (
+    ISSUER,
+    PG_SKIP_REASON,
+    SECRET,
+    JwksServer,
+    SigningKey,
+    User,
+    app_client,
+    assert_problem,
+    assert_unauthorized,
+    b64json,
+    b64url,
+    claims,
+    hs_forge,
+    make_settings,
+    truncate_postgres,
+)
 
 VICTIM = "alice"
 CONFIGS = ("hs", "jwks", "jwks+hs")

@@ -19,10 +19,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import ISSUER, JwksServer, SigningKey, b64url, claims
-from tests.security.conftest import app_client, jwks_settings, make_settings
-from tests.security.helpers import assert_unauthorized
-from tests.support import SECRET
+from tests.security.helpers import jwks_settings
+from tests.support import (
+    ISSUER,
+    SECRET,
+    JwksServer,
+    SigningKey,
+    app_client,
+    assert_unauthorized,
+    b64url,
+    claims,
+    make_settings,
+)
 
 VICTIM = "alice"
 YEAR_3000 = 32503680000  # 3000-01-01T00:00:00Z
@@ -133,7 +141,12 @@ async def test_real_better_auth_token_needs_only_better_auth_url(
     base = jwks_server.url.removesuffix("/api/auth/jwks")
     settings = make_settings(database_url, better_auth_secret=None, better_auth_url=base)
     sign = _signer("jwks", ed_key)
-    profile = {"id": VICTIM, "email": "a@example.test", "name": "A", "emailVerified": True}
+    profile: dict[str, Any] = {
+        "id": VICTIM,
+        "email": "a@example.test",
+        "name": "A",
+        "emailVerified": True,
+    }
     payload = claims(VICTIM, iss=base, aud=base, **profile)
     token = sign(_encode({"alg": "EdDSA", "kid": ed_key.kid}), _encode(payload))
     async with app_client(settings) as client:

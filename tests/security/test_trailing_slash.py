@@ -13,9 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.security.helpers import assert_problem
-from tests.support import LiveServer, User
-from tests.writes.helpers import running_server, server_env
+from tests.support import LiveServer, User, assert_problem, running_server, server_env
 
 FORGED_HOST = "evil.example"
 

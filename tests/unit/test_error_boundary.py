@@ -20,7 +20,7 @@ async def test_unexpected_error_is_a_500_problem_with_request_id_version_and_cor
     url = f"sqlite:///{tmp_path / 'todo.db'}"
     upgrade_to_head(url)
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=url,
         better_auth_secret=SECRET.decode(),
         cors_origins=[ORIGIN],

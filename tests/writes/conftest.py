@@ -7,17 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import PG_SKIP_REASON, LiveServer, User, truncate_postgres
-from tests.writes.helpers import running_server, server_env
-
-
-@pytest.fixture
-def pg_url(migrated_postgres: str | None) -> str:
-    """The migrated test database, emptied; skipped when TEST_DATABASE_URL is not set."""
-    if migrated_postgres is None:
-        pytest.skip(PG_SKIP_REASON)
-    truncate_postgres(migrated_postgres)
-    return migrated_postgres
+from tests.support import (
+    PG_SKIP_REASON,
+    LiveServer,
+    User,
+    running_server,
+    server_env,
+)
 
 
 def _serve(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:

@@ -14,10 +14,9 @@ from fastapi import FastAPI
 
 from backend.repository import delete_expired_keys
 from backend.tables import IdempotencyKey
-from tests.support import LiveServer, User
-from tests.writes.helpers import assert_problem, libpq, pg_scalar
+from tests.support import LiveServer, User, assert_problem, libpq, pg_scalar
 
-BODY = {"title": "Pay rent", "priority": "high", "tags": ["home"]}
+BODY: dict[str, object] = {"title": "Pay rent", "priority": "high", "tags": ["home"]}
 
 
 async def _count(client: httpx.AsyncClient, user: User) -> int:
@@ -89,20 +88,26 @@ async def test_same_key_different_body_is_422_and_creates_nothing(
 
 
 async def test_a_key_belongs_to_its_user(client: httpx.AsyncClient, alice: User, bob: User) -> None:
-    key = {"Idempotency-Key": "shared-key"}
-    mine = await client.post(alice.tasks, json=BODY, headers={**alice.headers, **key})
-    theirs = await client.post(bob.tasks, json=BODY, headers={**bob.headers, **key})
-    assert mine.status_code == theirs.status_code == 201, (mine.text, theirs.text)
-    assert mine.json()["id"] != theirs.json()["id"]
-    assert theirs.json()["user_id"] == bob.id
-    # Bob using the key with another body is his own business, not a reuse of Alice's key.
-    other = await client.post(
-        bob.tasks, json={"title": "Bob's other"}, headers={**bob.headers, "Idempotency-Key": "k2"}
+    """Bob sending Alice's key gets neither her stored 201 nor a 422: the key is his own."""
+    same, other = {"Idempotency-Key": "shared-1"}, {"Idempotency-Key": "shared-2"}
+    mine = await client.post(alice.tasks, json=BODY, headers={**alice.headers, **same})
+    mine_too = await client.post(alice.tasks, json=BODY, headers={**alice.headers, **other})
+    assert mine.status_code == mine_too.status_code == 201, (mine.text, mine_too.text)
+    # The same key and body as Alice: Bob's own create, not a replay of hers.
+    theirs = await client.post(bob.tasks, json=BODY, headers={**bob.headers, **same})
+    # The same key with another body: not a "key reused with another body" 422.
+    other_body = await client.post(
+        bob.tasks, json={"title": "Bob's other"}, headers={**bob.headers, **other}
     )
-    assert other.status_code == 201
-    replay = await client.post(alice.tasks, json=BODY, headers={**alice.headers, **key})
+    alice_ids = {mine.json()["id"], mine_too.json()["id"]}
+    for response in (theirs, other_body):
+        assert response.status_code == 201, response.text
+        task = response.json()
+        assert task["user_id"] == bob.id and task["id"] not in alice_ids
+        assert response.headers["location"] == bob.task(task["id"])
+    replay = await client.post(alice.tasks, json=BODY, headers={**alice.headers, **same})
     assert replay.json() == mine.json()
-    assert await _count(client, alice) == 1
+    assert await _count(client, alice) == 2
     assert await _count(client, bob) == 2
 
 
@@ -206,7 +211,7 @@ async def test_concurrent_creates_with_one_key_and_two_bodies(
     live_server: LiveServer, carol: User
 ) -> None:
     """Whichever body wins the key, requests with the other body are refused with 422."""
-    other = {"title": "Pay gas"}
+    other: dict[str, object] = {"title": "Pay gas"}
     bodies: list[dict[str, object]] = [BODY, other] * 8
     responses = await _post_many(live_server.base_url, carol, bodies, "race-2")
     stored = await _stored(live_server.base_url, carol)

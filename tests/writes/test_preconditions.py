@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import LiveServer, User
-from tests.writes.helpers import assert_problem
+from tests.support import LiveServer, User, assert_problem
 
 Write = Callable[[httpx.AsyncClient, User, int, dict[str, str]], Awaitable[httpx.Response]]
 

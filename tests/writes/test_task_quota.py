@@ -13,8 +13,7 @@ import psycopg
 import pytest
 
 from backend.settings import Settings
-from tests.support import User, api_settings
-from tests.writes.helpers import assert_problem, libpq, pg_scalar
+from tests.support import User, api_settings, assert_problem, libpq, pg_scalar
 
 LIMIT = 3
 

@@ -1,4 +1,4 @@
-"""Real keys, real signatures and a real JWKS server on 127.0.0.1 for the auth tests."""
+"""Real keys, real signatures, Better Auth-shaped claims and a real JWKS server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from backend.auth import JwksCache
 from backend.settings import Settings
 
-SECRET = b"k" * 16 + b"0123456789abcdef" * 3  # 64 bytes: long enough for HS512
+LONG_SECRET = b"k" * 16 + b"0123456789abcdef" * 3  # 64 bytes: long enough for HS512
 ISSUER = "https://auth.example.test"
 
 
@@ -173,8 +173,8 @@ def running_jwks(keys: list[dict[str, Any]]) -> Iterator[JwksServer]:
         server.stop()
 
 
-def make_settings(**overrides: Any) -> Settings:
-    """Settings with nothing read from the environment or a .env file."""
+def verifier_settings(**overrides: Any) -> Settings:
+    """Settings for a token verifier alone: nothing read from the environment or a .env file."""
     base: dict[str, Any] = {"todo_env": "test", "database_url": "sqlite:///:memory:"}
     base.update(overrides)
     return Settings(_env_file=None, **base)
