@@ -20,8 +20,7 @@ import pytest
 
 from tests.faults.cluster import PrivateCluster, create_cluster, unavailable_reason
 from tests.faults.test_outage import migrate
-from tests.support import User
-from tests.writes.helpers import libpq, pg_scalar, running_server, server_env
+from tests.support import User, libpq, pg_scalar, running_server, server_env
 from tools.drill import PgBouncer
 
 ROLE_TIMEOUT = "7s"

@@ -23,8 +23,7 @@ from backend.db import connection_parameters
 from backend.settings import Settings
 from tests.faults.cluster import PrivateCluster, create_cluster, unavailable_reason
 from tests.faults.test_outage import Outcome, _create, migrate
-from tests.support import User
-from tests.writes.helpers import PROBLEM_JSON, PROBLEMS, pg_scalar, running_server, server_env
+from tests.support import PROBLEM_JSON, PROBLEMS, User, pg_scalar, running_server, server_env
 
 DEADLINE = 2.0
 FROZEN_SECONDS = 5.0  # well past the deadline
@@ -187,7 +186,7 @@ async def test_frozen_database_gives_503_within_the_deadline_and_recovers(
 def test_connections_carry_keepalives_and_tcp_user_timeout(cluster: PrivateCluster) -> None:
     """The kernel's own timers are set on the pool's sockets, as the settings say."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=cluster.url(),
         db_keepalives_idle_seconds=7,
         db_tcp_user_timeout_ms=4000,

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
 
 from backend.app import create_app
+from tests.ops.helpers import AppClient
 from tests.support import PG_SKIP_REASON, api_settings, truncate_postgres
-
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-AppClient = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
-
-
-def sample(name: str, **labels: str) -> float:
-    """A metric's current value in this process (0 when it was never touched)."""
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def _builder(database_url: str) -> AppClient:
@@ -50,11 +41,3 @@ def pg_app_client(migrated_postgres: str | None) -> AppClient:
         pytest.skip(PG_SKIP_REASON)
     truncate_postgres(migrated_postgres)
     return _builder(migrated_postgres)
-
-
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1.0):
-            return True
-    except OSError:
-        return False

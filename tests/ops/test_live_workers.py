@@ -20,9 +20,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from tests.ops.conftest import REDIS_HOST, REDIS_PORT, redis_reachable
-from tests.support import LiveServer, User, free_port, start_server
-from tests.writes.helpers import running_server, server_env
+from tests.ops.helpers import REDIS_HOST, REDIS_PORT, redis_reachable
+from tests.support import LiveServer, User, free_port, running_server, server_env, start_server
 
 pytestmark = pytest.mark.slow
 REQUESTS = 60
@@ -59,7 +58,7 @@ def per_worker_requests(directory: Path, pid: int, scratch: Path) -> float:
     for file in directory.glob(f"*_{pid}.db"):
         shutil.copy(file, only / file.name)
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, str(only))
+    MultiProcessCollector(registry, str(only))  # type: ignore[no-untyped-call]
     value = registry.get_sample_value(
         "todo_http_requests_total", {"operation": "listTasks", "status": "200"}
     )

@@ -12,10 +12,16 @@ from backend.app import create_app
 from backend.cli import build_parser
 from backend.metrics import sample_pool
 from backend.settings import Settings
-from tests.auth.helpers import better_auth_claims, ed25519_key, running_jwks
-from tests.ops.conftest import AppClient, sample
-from tests.support import User, api_settings, free_port
-from tests.writes.helpers import assert_problem
+from tests.ops.helpers import AppClient, sample
+from tests.support import (
+    User,
+    api_settings,
+    assert_problem,
+    better_auth_claims,
+    ed25519_key,
+    free_port,
+    running_jwks,
+)
 
 METRICS_ON: dict[str, Any] = {"metrics_port": 9}  # recorded; the port is only bound by `serve`
 
@@ -144,10 +150,10 @@ async def _borrow(pool: Any) -> None:
 
 
 def test_metrics_are_off_unless_a_port_is_given() -> None:
-    assert not Settings(_env_file=None).metrics_enabled  # type: ignore[call-arg]
-    assert not Settings(_env_file=None, metrics_port="").metrics_enabled  # type: ignore[call-arg]
-    on = Settings(_env_file=None, metrics_port="9464")  # type: ignore[call-arg]
+    assert not Settings(_env_file=None).metrics_enabled
+    assert not Settings(_env_file=None, metrics_port="").metrics_enabled
+    on = Settings(_env_file=None, metrics_port="9464")
     assert on.metrics_enabled and on.metrics_host == "127.0.0.1"
     with pytest.raises(ValueError, match="metrics_port"):
-        Settings(_env_file=None, metrics_port=0)  # type: ignore[call-arg]
+        Settings(_env_file=None, metrics_port=0)
     assert build_parser().parse_args(["serve", "--metrics-port", "9464"]).metrics_port == 9464

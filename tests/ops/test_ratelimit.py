@@ -16,9 +16,8 @@ import redis
 
 from backend.ratelimit import RateLimiter, RedisCounts
 from backend.settings import Settings
-from tests.ops.conftest import REDIS_HOST, REDIS_PORT, AppClient, redis_reachable, sample
-from tests.support import User, free_port
-from tests.writes.helpers import assert_problem
+from tests.ops.helpers import REDIS_HOST, REDIS_PORT, AppClient, redis_reachable, sample
+from tests.support import User, assert_problem, free_port
 
 # A minute boundary a little ahead of the real clock: Redis expires keys by the real clock.
 WINDOW_START = float((int(time.time() // 60) + 10) * 60)
@@ -187,7 +186,7 @@ async def test_a_hanging_redis_delays_a_request_by_the_timeout_at_most(
 
 
 async def test_off_by_default_no_limiter_and_no_headers(app_client: AppClient) -> None:
-    assert Settings(_env_file=None).rate_limit_per_minute is None  # type: ignore[call-arg]
+    assert Settings(_env_file=None).rate_limit_per_minute is None
     alice = User.named("alice")
     async with app_client() as (app, client):
         assert app.state.rate_limiter is None
@@ -199,12 +198,12 @@ async def test_off_by_default_no_limiter_and_no_headers(app_client: AppClient) -
 
 
 def test_settings_read_the_limit_and_refuse_nonsense() -> None:
-    settings = Settings(_env_file=None, rate_limit_per_minute="120", redis_url="")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, rate_limit_per_minute="120", redis_url="")
     assert settings.rate_limit_per_minute == 120
     assert settings.redis_url is None
-    assert Settings(_env_file=None, rate_limit_per_minute="").rate_limit_per_minute is None  # type: ignore[call-arg]
+    assert Settings(_env_file=None, rate_limit_per_minute="").rate_limit_per_minute is None
     with pytest.raises(ValueError, match="rate_limit_per_minute"):
-        Settings(_env_file=None, rate_limit_per_minute=0)  # type: ignore[call-arg]
+        Settings(_env_file=None, rate_limit_per_minute=0)
 
 
 async def test_redis_counts_increment_and_expire_with_their_window(redis_url: str) -> None:
