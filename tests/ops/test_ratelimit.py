@@ -181,8 +181,10 @@ async def test_a_hanging_redis_delays_a_request_by_the_timeout_at_most(
     assert first.status_code == 200
     assert 0.15 <= first_took < 1.5, first_took
     assert [r.status_code for r in results] == [200] * 5
-    assert rest_took < 1.0, rest_took
-    assert sample("todo_rate_limit_redis_errors_total") == errors + 1
+    # Five concurrent requests: none waits for Redis again while the back-off (1 s) lasts; on
+    # a machine so loaded that they outlast it, Redis is asked once more, never once each.
+    assert rest_took < 1.5, rest_took
+    assert errors + 1 <= sample("todo_rate_limit_redis_errors_total") <= errors + 2
 
 
 async def test_off_by_default_no_limiter_and_no_headers(app_client: AppClient) -> None:
