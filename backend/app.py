@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, params
+from fastapi import APIRouter, FastAPI, params
 from starlette.middleware.cors import CORSMiddleware
 
 from backend.auth import TokenVerifier, resolve_hs_secret
@@ -190,15 +190,18 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = None  # set up by the lifespan when RATE_LIMIT_PER_MINUTE is set
-    app.include_router(
-        create_router(
-            auth=auth_handlers,
-            health=health_handlers,
-            tasks=task_handlers,
-            operation_options=operation_options,
-            dependencies=list(router_dependencies or ()),
-        )
+    # The contract's operations go on the app's own router (no included-router wrapper to
+    # match through) unless router-level dependencies ask for a router of their own.
+    router = APIRouter(dependencies=list(router_dependencies)) if router_dependencies else None
+    create_router(
+        auth=auth_handlers,
+        health=health_handlers,
+        tasks=task_handlers,
+        operation_options=operation_options,
+        router=router or app.router,
     )
+    if router is not None:
+        app.include_router(router)
     install_exception_handlers(app)
     install_contract_routes(app, contract)
     # Added innermost first: ErrorBoundary < BodyGuard < CORS < RequestContext.

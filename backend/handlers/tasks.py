@@ -9,7 +9,7 @@ import orjson
 from fastapi import Request, Response
 from pydantic import AwareDatetime
 
-from backend.dependencies import AppSettings, OwnerId, UnitOfWork, Work
+from backend.dependencies import Caller, UnitOfWork, Work, check_path_owner
 from backend.errors import IdempotencyKeyReused, ServiceUnavailable
 from backend.mapping import column_values, replayed_task, to_api, to_utc_filter
 from backend.metrics import IDEMPOTENT_REPLAYS
@@ -196,7 +196,8 @@ class TaskHandlers(TasksHandlers):
 
 
 async def task_handlers(
-    owner_id: OwnerId, work: Work, request: Request, response: Response, settings: AppSettings
+    caller: Caller, work: Work, request: Request, response: Response
 ) -> AsyncIterator[TaskHandlers]:
-    """The `tasks` handlers of one request, for the path's owner (checked by `path_owner`)."""
-    yield TaskHandlers(owner_id, work, request, response, settings)
+    """The `tasks` handlers of one request, for the path's owner (403 for anyone else)."""
+    owner_id = check_path_owner(request, caller)
+    yield TaskHandlers(owner_id, work, request, response, request.app.state.settings)

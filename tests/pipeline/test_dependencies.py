@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from backend.app import create_app
 from backend.auth import Principal
 from backend.contract import CONTRACT_PATH
-from backend.dependencies import caller, caller_id
+from backend.dependencies import caller
 from backend.settings import Settings
 from tests.support import User
 
@@ -112,14 +112,6 @@ async def test_dependency_overrides_replace_the_caller(
         assert 403 not in tasks.values(), answers
     else:
         assert set(tasks.values()) == {403}, answers
-
-
-async def test_dependency_overrides_replace_the_caller_id(settings: Settings, alice: User) -> None:
-    app = create_app(settings)
-    app.dependency_overrides[caller_id] = lambda: alice.id
-    answers = await statuses(app, alice, {})
-    assert answers.pop("getCurrentUser") == 401, answers  # it needs the whole token
-    assert answers["listTasks"] == 200 and answers["createTask"] == 201, answers
 
 
 def test_no_dependency_of_a_contract_route_runs_in_a_thread_pool(app: FastAPI) -> None:
