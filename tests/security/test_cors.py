@@ -1,4 +1,4 @@
-"""CORS for the browser front end (issue 5, point 6).
+"""CORS for the browser front end: preflights, allowed origins and the headers scripts may read.
 
 The app is built from settings exactly as `todo-api serve` builds it; requests carry the
 headers a browser sends. Runs on SQLite and PostgreSQL where responses come from stored data.
