@@ -281,7 +281,9 @@ def migrate(database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def production_shape(database_url: str, count: int, secret: str) -> Iterator[Stack]:
+def production_shape(
+    database_url: str, count: int, secret: str, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """PgBouncer, `count` instances through it and HAProxy in front, all torn down after."""
     workdir = Path(tempfile.mkdtemp(prefix="todo-drill-"))
     workdir.chmod(0o755)
@@ -300,6 +302,7 @@ def production_shape(database_url: str, count: int, secret: str) -> Iterator[Sta
         "JWT_JWKS_URL": "",
         "TODO_ENV": "test",
         "LOG_LEVEL": "ERROR",
+        **(extra_env or {}),
     }
     instances = [
         Instance(f"api{i}", free_port(), {**env, "METRICS_PORT": str(free_port())}, workdir)
@@ -674,6 +677,16 @@ async def drill(database_url: str, users: int, operations: int, load_seconds: fl
                 f"{one:.0f} req/s with 1, {three:.0f} req/s with 3: {ratio:.2f}x "
                 f"({os.cpu_count()} CPUs)",
             )
+    limited = f"drill-{run}-limited"
+    token = mint_token(secret.encode(), limited, ttl_seconds=3600)
+    problem = await rate_limit_holds(database_url, secret, limited, token)
+    report.check(
+        problem is None,
+        "the per-user rate limit holds across 3 instances (Redis)",
+        problem
+        or f"{RATE_LIMIT} of {RATE_LIMIT + RATE_LIMIT_EXTRA} served in one window through "
+        f"HAProxy and 3 instances, {RATE_LIMIT_EXTRA} refused with 429 and Retry-After",
+    )
     return _summary(report)
 
 
@@ -709,6 +722,46 @@ async def scrape_metrics(instances: list[Instance]) -> list[str]:
             shown = ", ".join(f"{k} = {v:g}" for k, v in sorted(values.items()) if v) or "no faults"
             lines.append(f"{instance.name} (started {instance.starts}x): {shown}")
     return lines
+
+
+RATE_LIMIT = 30  # per user and minute, for the rate-limit phase only
+RATE_LIMIT_EXTRA = 12  # requests sent beyond it
+
+
+async def rate_limit_holds(database_url: str, secret: str, user: str, token: str) -> str | None:
+    """The per-user limit, counted in Redis, holds across 3 instances behind HAProxy.
+
+    None when it held (exactly RATE_LIMIT requests served in one window, the rest 429 with
+    Retry-After), else what went wrong. Skipped (a message) when Redis is not running.
+    """
+    prefix = f"todo-drill-{secrets.token_hex(4)}:"
+    env = {
+        "RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "REDIS_KEY_PREFIX": prefix,
+    }
+    with production_shape(database_url, 3, secret, env) as stack:
+        ready = await asyncio.gather(*(wait_ready(i.base_url, 30) for i in stack.instances))
+        if not all(ready) or not await wait_ready(stack.haproxy.base_url, 10):
+            return "the rate-limited instances did not become ready"
+        left = 60 - time.time() % 60
+        if left < 15:  # one window for the whole burst: the counters are per minute
+            await asyncio.sleep(left + 0.5)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=stack.haproxy.base_url, timeout=10) as http:
+            answers = [
+                await http.get(f"/api/{user}/tasks", headers=headers)
+                for _ in range(RATE_LIMIT + RATE_LIMIT_EXTRA)
+            ]
+    served = [a for a in answers if a.status_code == 200]
+    refused = [a for a in answers if a.status_code == 429]
+    if "ratelimit" not in answers[0].headers:
+        return f"no RateLimit header: is Redis running at 127.0.0.1:6379? ({answers[0].headers})"
+    if len(served) != RATE_LIMIT or len(refused) != RATE_LIMIT_EXTRA:
+        return f"{len(served)} served and {len(refused)} refused of {len(answers)}"
+    if not all(a.headers.get("retry-after", "").isdigit() for a in refused):
+        return "a 429 without Retry-After"
+    return None
 
 
 def _summary(report: Report) -> int:

@@ -26,8 +26,8 @@ def test_fault_drill_passes(migrated_postgres: str | None) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1] == "5 passed, 0 failed", done.stdout
+    assert done.stdout.splitlines()[-1] == "6 passed, 0 failed", done.stdout
