@@ -21,7 +21,10 @@ from backend.errors import NotFound, PreconditionFailed, ServiceUnavailable, Tas
 from backend.preconditions import ETagCondition
 from backend.tables import IdempotencyKey, Task, TaskCount, fold_case
 
-LIKE_ESCAPE = "\\"
+# Not a backslash: how a backslash is spelled in the compiled `ESCAPE '...'` literal depends on
+# the SQLAlchemy version and the server's standard_conforming_strings (SQLAlchemy 2.0 writes
+# '\\', which PostgreSQL refuses as two characters); "!" is spelled the same everywhere.
+LIKE_ESCAPE = "!"
 
 
 # A stored task as the handlers read it: a row of `tasks` in the table's column order (`SELECT
