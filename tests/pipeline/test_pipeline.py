@@ -19,6 +19,7 @@ from backend.app import IMPLEMENTATIONS, MissingHandlerError, check_implementati
 from backend.contract import CONTRACT_PATH
 from backend.handlers.tasks import TaskHandlers
 from generated.handlers import TasksHandlers
+from tests.support import write_contract_with_archive_operation
 from tools import regen
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -138,18 +139,7 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
 
 def test_a_new_operation_fails_start_up_naming_it(tmp_path: Path) -> None:
     """Adding an operation to the contract breaks start-up until a handler implements it."""
-    document = yaml.safe_load(CONTRACT_PATH.read_text())
-    document["paths"]["/api/{user_id}/tasks/{task_id}/archive"] = {
-        "parameters": document["paths"]["/api/{user_id}/tasks/{task_id}"]["parameters"],
-        "post": {
-            "operationId": "archiveTask",
-            "tags": ["tasks"],
-            "summary": "Archive a task",
-            "responses": {"204": {"description": "archived"}},
-        },
-    }
-    contract = tmp_path / "openapi.yaml"
-    contract.write_text(yaml.safe_dump(document, sort_keys=False))
+    contract = write_contract_with_archive_operation(tmp_path / "openapi.yaml")
     package = tmp_path / "changed_contract"
     regen.generate_into(package, contract=contract)
     sys.path.insert(0, str(tmp_path))

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from backend.contract import CONTRACT_PATH
+from tests.support import write_contract_with_archive_operation
 from tools import regen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,20 +23,6 @@ def _copy_tree(target: Path) -> None:
     for package in ("backend", "generated"):
         shutil.copytree(ROOT / package, target / package, ignore=ignore)
     shutil.copyfile(ROOT / "pyproject.toml", target / "pyproject.toml")
-
-
-def _add_archive_operation(contract: Path) -> None:
-    document = yaml.safe_load(CONTRACT_PATH.read_text())
-    document["paths"]["/api/{user_id}/tasks/{task_id}/archive"] = {
-        "parameters": document["paths"]["/api/{user_id}/tasks/{task_id}"]["parameters"],
-        "post": {
-            "operationId": "archiveTask",
-            "tags": ["tasks"],
-            "summary": "Archive a task",
-            "responses": {"204": {"description": "archived"}},
-        },
-    }
-    contract.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def _mypy(tree: Path) -> subprocess.CompletedProcess[str]:
@@ -57,8 +42,7 @@ def test_mypy_names_an_unimplemented_operation_and_a_changed_signature(tmp_path:
     clean = _mypy(tree)
     assert clean.returncode == 0, clean.stdout  # the copy itself type-checks
 
-    contract = tmp_path / "openapi.yaml"
-    _add_archive_operation(contract)
+    contract = write_contract_with_archive_operation(tmp_path / "openapi.yaml")
     shutil.rmtree(tree / "generated")
     regen.generate_into(tree / "generated", contract=contract)
     handlers = tree / "backend" / "handlers" / "tasks.py"

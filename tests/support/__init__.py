@@ -13,6 +13,7 @@ from tests.support.contract import (
     operations_of,
     resolve,
     user_operations,
+    write_contract_with_archive_operation,
 )
 from tests.support.databases import (
     PG_SKIP_REASON,
@@ -121,4 +122,5 @@ __all__ = [
     "truncate_postgres",
     "user_operations",
     "verifier_settings",
+    "write_contract_with_archive_operation",
 ]

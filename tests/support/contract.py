@@ -195,3 +195,19 @@ def operations(path: Path = CONTRACT) -> dict[str, Operation]:
 def user_operations(path: Path = CONTRACT) -> dict[str, Operation]:
     """The operations on a user's data (under /api/{user_id}/): the ones isolation covers."""
     return {name: op for name, op in operations(path).items() if op.user_scoped}
+
+
+def write_contract_with_archive_operation(target: Path) -> Path:
+    """A copy of the contract with one more operation (`archiveTask`) and no handler for it."""
+    document = load_contract()
+    document["paths"]["/api/{user_id}/tasks/{task_id}/archive"] = {
+        "parameters": document["paths"]["/api/{user_id}/tasks/{task_id}"]["parameters"],
+        "post": {
+            "operationId": "archiveTask",
+            "tags": ["tasks"],
+            "summary": "Archive a task",
+            "responses": {"204": {"description": "archived"}},
+        },
+    }
+    target.write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
